@@ -1,0 +1,47 @@
+# Every workflow of the kit. `make demo` and `make test` build .venv themselves when missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test test-fast test-gpu demo stubs check-stubs grade clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements/grader.txt requirements/dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) tools/worker_python_access.py
+	touch $(STAMP)
+
+stubs: $(STAMP)
+	$(PY) -m autograder stubs
+
+check-stubs: $(STAMP)
+	$(PY) -m autograder stubs --check
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-gpu: $(STAMP)
+	$(PY) -m pytest -q -m cuda
+
+demo: $(STAMP)
+	@echo "== Grading the reference solutions (expect full marks) =="
+	$(PY) -m autograder grade solutions -o $(VENV)/demo-solutions.json
+	@echo
+	@echo "== Grading the student stubs (expect zero, with each stub's message) =="
+	$(PY) -m autograder grade assignment -o $(VENV)/demo-assignment.json
+	@echo
+	@echo "results.json files: $(VENV)/demo-solutions.json $(VENV)/demo-assignment.json"
+
+# make grade SUB=path/to/submission [OUT=results.json] [DEVICE=auto]
+SUB ?= assignment
+OUT ?= results.json
+DEVICE ?= auto
+grade: $(STAMP)
+	$(PY) -m autograder grade $(SUB) -o $(OUT) --device $(DEVICE)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

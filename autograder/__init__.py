@@ -1,0 +1,1 @@
+"""Autograder for the recurrent-networks assignment (see README.md)."""

@@ -1,0 +1,146 @@
+"""Compare what a student returned with torch's answer, and say what is wrong.
+
+Relative error is defined once, here, and printed with every value failure:
+
+    err_i = |got_i - expected_i| / max(|expected_i|, FLOOR * max_j |expected_j|, TINY)
+
+The floor keeps entries that are (nearly) zero from turning round-off into huge relative
+errors, while an error of 0.1% of the tensor's scale anywhere still fails in float64.
+"""
+import math
+
+import torch
+
+from .wire import Other, Received
+
+RTOL = {torch.float64: 1e-7, torch.float32: 1e-3}
+FLOOR = 1e-3
+TINY = 1e-30
+
+
+def describe_type(value):
+    """Student-facing name of a returned value's type."""
+    if isinstance(value, Received):
+        return "torch.Tensor"
+    if isinstance(value, Other):
+        return value.type
+    return type(value).__name__
+
+
+def relative_error(got, expected):
+    """(largest relative error, index of it) between two same-shape tensors, in float64."""
+    g = got.to(torch.float64)
+    e = expected.to(torch.float64)
+    if e.numel() == 0:
+        return 0.0, ()
+    scale = e.abs().max().item()
+    denom = torch.clamp(e.abs(), min=max(FLOOR * scale, TINY))
+    err = (g - e).abs() / denom
+    err = torch.where(torch.isnan(err), torch.full_like(err, math.inf), err)
+    flat = int(torch.argmax(err))
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), e.shape)) if e.dim() else ()
+    return float(err.reshape(-1)[flat]), index
+
+
+def fmt_index(index):
+    return "[" + ", ".join(str(i) for i in index) + "]"
+
+
+def fmt_num(x):
+    return "%.6g" % x
+
+
+def check_tensor(name, got, expected, dtype, device, rtol):
+    """Check one returned tensor. Returns None when right, else (message, value_mismatch)."""
+    if not isinstance(got, Received):
+        return "%s should be a torch.Tensor, got %s" % (name, describe_type(got)), False
+    if got.shape != tuple(expected.shape):
+        msg = "%s has shape %s, expected %s" % (name, tuple(got.shape), tuple(expected.shape))
+        if got.shape == tuple(reversed(expected.shape)) and len(got.shape) == 2:
+            msg += " (transposed?)"
+        elif got.data.numel() == expected.numel():
+            msg += " (same number of elements: a reshape or a transpose in the wrong order?)"
+        return msg, False
+    want_dtype = expected.dtype if not expected.is_floating_point() else dtype
+    if got.dtype != want_dtype:
+        msg = "%s has dtype %s, expected %s (the inputs' dtype)" % (
+            name, str(got.dtype).replace("torch.", ""), str(want_dtype).replace("torch.", ""))
+        if want_dtype.is_floating_point:
+            msg += ": create new tensors with dtype=x.dtype, or with x.new_zeros(...)/torch.zeros_like(x)"
+        return msg, False
+    if torch.device(got.device).type != torch.device(device).type:
+        return ("%s is on %s, expected %s (where the inputs are): create new tensors with "
+                "device=x.device" % (name, got.device, device)), False
+    if not expected.is_floating_point():
+        if not torch.equal(got.data, expected.cpu()):
+            wrong = (got.data != expected.cpu()).nonzero()[0].tolist()
+            return "%s is wrong at %s: expected %s, got %s" % (
+                name, fmt_index(wrong), expected.cpu()[tuple(wrong)].item(), got.data[tuple(wrong)].item()), True
+        return None
+    exp = expected.detach().to("cpu", torch.float64)
+    g = got.data.to(torch.float64)
+    bad = ~torch.isfinite(g) & torch.isfinite(exp)
+    if bad.any():
+        where = bad.nonzero()[0].tolist()
+        return "%s contains %s at %s where the expected value is %s (overflow or an unstable " \
+               "formula?)" % (name, fmt_num(g[tuple(where)].item()), fmt_index(where),
+                              fmt_num(exp[tuple(where)].item())), True
+    err, index = relative_error(g, exp)
+    if err > rtol:
+        return ("%s is wrong: largest relative error %.2e (tolerance %.0e) at %s: expected %s, got %s"
+                % (name, err, rtol, fmt_index(index), fmt_num(exp[index].item()),
+                   fmt_num(g[index].item()))), True
+    return None
+
+
+def value_hints(got, expected, sizes, time_axis=None):
+    """Generic hints for a same-shape value mismatch (scaled, transposed, zero, some steps)."""
+    g = got.to(torch.float64)
+    e = expected.detach().to("cpu", torch.float64)
+    hints = []
+    if e.abs().max() == 0:
+        return hints
+    if g.abs().max() == 0:
+        return ["it is all zeros: is the value ever written, or the gradient ever accumulated?"]
+    ee = float((e * e).sum())
+    c = float((g * e).sum()) / ee
+    resid = float(((g - c * e) ** 2).sum()) ** 0.5
+    if resid <= 1e-6 * float((g * g).sum()) ** 0.5 and abs(c - 1) > 1e-6:
+        hints.append("it equals the expected value times %s%s" % (fmt_num(c), _scale_story(c, sizes)))
+    if e.dim() == 2 and e.shape[0] == e.shape[1] and (g - e.T).abs().max() <= 1e-6 * e.abs().max():
+        hints.append("it equals the transpose of the expected value")
+    if time_axis is not None and e.dim() > time_axis and e.shape[time_axis] > 1:
+        T = e.shape[time_axis]
+        wrong = []
+        for t in range(T):
+            gt, et = g.select(time_axis, t), e.select(time_axis, t)
+            if relative_error(gt, et)[0] > 1e-6:
+                wrong.append(t)
+        if wrong and len(wrong) < T:
+            hints.append("it is right at time steps %s and wrong at t = %s" % (
+                _fmt_steps([t for t in range(T) if t not in wrong]), _fmt_steps(wrong)))
+    return hints
+
+
+def _fmt_steps(steps):
+    if len(steps) > 6:
+        return "%s ... %s" % (", ".join(map(str, steps[:3])), ", ".join(map(str, steps[-2:])))
+    return ", ".join(map(str, steps))
+
+
+def _scale_story(c, sizes):
+    """Name the factor c in terms of the case's sizes (1/N: averaged instead of summed, ...)."""
+    stories = [(-1.0, " (the sign is flipped)")]
+    N, T = sizes.get("N"), sizes.get("T")
+    if N and N > 1:
+        stories += [(1.0 / N, " = 1/N: averaged over the batch where it should be summed?"),
+                    (float(N), " = N: summed where it should be averaged over the batch?")]
+    if T and T > 1:
+        stories += [(1.0 / T, " = 1/T: divided by the number of time steps?"),
+                    (float(T), " = T")]
+    if N and T and N * T > 1:
+        stories += [(1.0 / (N * T), " = 1/(N*T): averaged over batch and time instead of over the batch only?")]
+    for value, story in stories:
+        if abs(c - value) <= 1e-6 * abs(value):
+            return story
+    return ""

@@ -1,0 +1,1 @@
+"""One module per student file; each defines FUNCTIONS, its list of GradedFunction."""

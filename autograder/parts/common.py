@@ -1,0 +1,53 @@
+"""Helpers shared by the part files: random inputs and autograd on the oracle side."""
+import torch
+
+from ..spec import Mistake
+
+F64 = torch.float64
+
+
+def randn(g, *shape, scale=1.0):
+    """Standard normal float64 CPU tensor from generator g, times scale."""
+    return torch.randn(*shape, generator=g, dtype=F64) * scale
+
+
+def randint(g, high, *shape):
+    return torch.randint(0, high, shape, generator=g, dtype=torch.int64)
+
+
+def grads(outputs, upstream, inputs, wrt):
+    """Autograd: gradients of sum(outputs[k] * upstream[k]) with respect to inputs[name].
+
+    outputs: tensor or list of tensors built from `inputs` (leaves with requires_grad);
+    returns a dict name -> gradient (zeros where an input does not influence the output).
+    """
+    outs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    ups = upstream if isinstance(upstream, (list, tuple)) else [upstream]
+    gs = torch.autograd.grad(outs, [inputs[n] for n in wrt], ups, allow_unused=True)
+    return {n: (gr if gr is not None else torch.zeros_like(inputs[n])) for n, gr in zip(wrt, gs)}
+
+
+def leaves(inputs, names):
+    """Copies of the named inputs that require grad (the oracle never touches the originals)."""
+    out = dict(inputs)
+    for n in names:
+        out[n] = inputs[n].detach().clone().requires_grad_(True)
+    return out
+
+
+def model_mistake(hint, model):
+    """A Mistake detected by comparing the student's output with a model of the buggy code.
+
+    model(inputs) returns a dict output-name -> what the buggy code computes.
+    """
+
+    def detect(inputs, name, got, expected):
+        with torch.no_grad():
+            buggy = model(inputs).get(name)
+        if buggy is None or tuple(buggy.shape) != tuple(got.shape):
+            return False
+        b = buggy.detach().to("cpu", F64)
+        scale = max(float(b.abs().max()), 1e-30)
+        return float((got - b).abs().max()) <= 1e-6 * scale
+
+    return Mistake(hint, detect)

@@ -1,0 +1,339 @@
+"""rnn_layers.py: vanilla RNN, bidirectional RNN, word embeddings, temporal affine and loss.
+
+For each graded function: its input maker, its torch oracle (torch.nn.RNN / RNNCell,
+F.embedding, F.linear, F.cross_entropy; every gradient from autograd), its cases and the
+known mistakes that earn a hint. The FUNCTIONS list at the bottom is this file's registry.
+"""
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from ..spec import CACHE, GradedFunction, Mistake, standard_cases
+from .common import F64, grads, leaves, model_mistake, randint, randn
+
+FILE = "rnn_layers"
+
+
+# --------------------------------------------------------------------------- oracles
+def _rnn_module(D, H, device, bidirectional=False):
+    return torch.nn.RNN(D, H, nonlinearity="tanh", batch_first=True, bidirectional=bidirectional,
+                        dtype=F64, device=device)
+
+
+def _torch_rnn(x, h0, Wx, Wh, b):
+    """torch.nn.RNN with our weights (x @ Wx convention, one bias): h (N, T, H)."""
+    D, H = Wx.shape
+    params = {"weight_ih_l0": Wx.T, "weight_hh_l0": Wh.T, "bias_ih_l0": b,
+              "bias_hh_l0": torch.zeros_like(b)}
+    with torch.backends.cudnn.flags(enabled=False):
+        h, _ = functional_call(_rnn_module(D, H, x.device), params, (x, h0.unsqueeze(0)))
+    return h
+
+
+def _torch_birnn(i):
+    D, H = i["Wx_f"].shape
+    params = {"weight_ih_l0": i["Wx_f"].T, "weight_hh_l0": i["Wh_f"].T, "bias_ih_l0": i["b_f"],
+              "bias_hh_l0": torch.zeros_like(i["b_f"]),
+              "weight_ih_l0_reverse": i["Wx_b"].T, "weight_hh_l0_reverse": i["Wh_b"].T,
+              "bias_ih_l0_reverse": i["b_b"], "bias_hh_l0_reverse": torch.zeros_like(i["b_b"])}
+    h0 = torch.stack([i["h0_f"], i["h0_b"]])  # (2, N, H): direction-major
+    with torch.backends.cudnn.flags(enabled=False):
+        h, _ = functional_call(_rnn_module(D, H, i["x"].device, bidirectional=True), params, (i["x"], h0))
+    return h
+
+
+def _torch_rnn_step(i):
+    D, H = i["Wx"].shape
+    cell = torch.nn.RNNCell(D, H, nonlinearity="tanh", dtype=F64, device=i["x"].device)
+    params = {"weight_ih": i["Wx"].T, "weight_hh": i["Wh"].T, "bias_ih": i["b"],
+              "bias_hh": torch.zeros_like(i["b"])}
+    return functional_call(cell, params, (i["x"], i["prev_h"]))
+
+
+STEP_ARGS = ("x", "prev_h", "Wx", "Wh", "b")
+SEQ_ARGS = ("x", "h0", "Wx", "Wh", "b")
+BI_ARGS = ("x", "h0_f", "h0_b", "Wx_f", "Wh_f", "b_f", "Wx_b", "Wh_b", "b_b")
+
+
+def rnn_step_forward_oracle(i):
+    return {"next_h": _torch_rnn_step(i)}
+
+
+def rnn_step_backward_oracle(i):
+    i = leaves(i, STEP_ARGS)
+    next_h = _torch_rnn_step(i)
+    g = grads(next_h, i["dnext_h"], i, STEP_ARGS)
+    return {"next_h": next_h.detach(), "dx": g["x"], "dprev_h": g["prev_h"], "dWx": g["Wx"],
+            "dWh": g["Wh"], "db": g["b"]}
+
+
+def rnn_forward_oracle(i):
+    return {"h": _torch_rnn(*(i[n] for n in SEQ_ARGS))}
+
+
+def rnn_backward_oracle(i):
+    i = leaves(i, SEQ_ARGS)
+    h = _torch_rnn(*(i[n] for n in SEQ_ARGS))
+    g = grads(h, i["dh"], i, SEQ_ARGS)
+    return {"h": h.detach(), "dx": g["x"], "dh0": g["h0"], "dWx": g["Wx"], "dWh": g["Wh"], "db": g["b"]}
+
+
+def birnn_forward_oracle(i):
+    return {"h": _torch_birnn(i)}
+
+
+def birnn_backward_oracle(i):
+    i = leaves(i, BI_ARGS)
+    h = _torch_birnn(i)
+    g = grads(h, i["dh"], i, BI_ARGS)
+    out = {"h": h.detach(), "dx": g["x"]}
+    out.update({"d" + n: g[n] for n in BI_ARGS[1:]})
+    return out
+
+
+def word_embedding_forward_oracle(i):
+    return {"out": F.embedding(i["x"], i["W"])}
+
+
+def word_embedding_backward_oracle(i):
+    i = leaves(i, ("W",))
+    out = F.embedding(i["x"], i["W"])
+    return {"out": out.detach(), "dW": grads(out, i["dout"], i, ("W",))["W"]}
+
+
+def temporal_affine_forward_oracle(i):
+    return {"out": F.linear(i["x"], i["w"].T, i["b"])}
+
+
+def temporal_affine_backward_oracle(i):
+    i = leaves(i, ("x", "w", "b"))
+    out = F.linear(i["x"], i["w"].T, i["b"])
+    g = grads(out, i["dout"], i, ("x", "w", "b"))
+    return {"out": out.detach(), "dx": g["x"], "dw": g["w"], "db": g["b"]}
+
+
+def _torch_loss(x, y, mask):
+    N, T, V = x.shape
+    per_step = F.cross_entropy(x.reshape(N * T, V), y.reshape(N * T), reduction="none").reshape(N, T)
+    return (per_step * mask.to(x.dtype)).sum() / N
+
+
+def temporal_softmax_loss_oracle(i):
+    i = leaves(i, ("x",))
+    loss = _torch_loss(i["x"], i["y"], i["mask"])
+    return {"loss": loss.detach(), "dx": grads(loss, torch.ones_like(loss), i, ("x",))["x"]}
+
+
+# --------------------------------------------------------------------------- input makers
+def make_step(g, case, backward=False):
+    N, D, H = (case.sizes[k] for k in "NDH")
+    scale = case.opt("weight_scale", 1.0)
+    i = {"x": randn(g, N, D), "prev_h": randn(g, N, H),
+         "Wx": randn(g, D, H, scale=scale / D ** 0.5), "Wh": randn(g, H, H, scale=scale / H ** 0.5),
+         "b": randn(g, H, scale=0.5)}
+    if backward:
+        i["dnext_h"] = randn(g, N, H)
+    return i
+
+
+def make_seq(g, case, backward=False):
+    N, T, D, H = (case.sizes[k] for k in "NTDH")
+    i = {"x": randn(g, N, T, D), "h0": randn(g, N, H),
+         "Wx": randn(g, D, H, scale=1 / D ** 0.5), "Wh": randn(g, H, H, scale=1 / H ** 0.5),
+         "b": randn(g, H, scale=0.5)}
+    if backward:
+        i["dh"] = randn(g, N, T, H)
+    return i
+
+
+def make_bi(g, case, backward=False):
+    N, T, D, H = (case.sizes[k] for k in "NTDH")
+    i = {"x": randn(g, N, T, D), "h0_f": randn(g, N, H), "h0_b": randn(g, N, H)}
+    for d in ("f", "b"):
+        i["Wx_" + d] = randn(g, D, H, scale=1 / D ** 0.5)
+        i["Wh_" + d] = randn(g, H, H, scale=1 / H ** 0.5)
+        i["b_" + d] = randn(g, H, scale=0.5)
+    if backward:
+        i["dh"] = randn(g, N, T, 2 * H)
+    return i
+
+
+def make_embed(g, case, backward=False):
+    N, T, V, D = (case.sizes[k] for k in "NTVD")
+    x = randint(g, V, N, T)
+    if case.opt("one_word"):
+        x = torch.full((N, T), V - 1, dtype=torch.int64)
+    i = {"x": x, "W": randn(g, V, D)}
+    if backward:
+        i["dout"] = randn(g, N, T, D)
+    return i
+
+
+def make_affine(g, case, backward=False):
+    N, T, D, M = (case.sizes[k] for k in "NTDM")
+    i = {"x": randn(g, N, T, D), "w": randn(g, D, M, scale=1 / D ** 0.5), "b": randn(g, M)}
+    if backward:
+        i["dout"] = randn(g, N, T, M)
+    return i
+
+
+def make_loss(g, case):
+    N, T, V = (case.sizes[k] for k in "NTV")
+    x = randn(g, N, T, V, scale=case.opt("score_scale", 1.0))
+    y = randint(g, V, N, T)
+    kind = case.opt("mask", "random")
+    if kind == "all":
+        mask = torch.ones(N, T, dtype=torch.bool)
+    elif kind == "mostly_false":  # one allowed step per row, at a random place; one row empty
+        mask = torch.zeros(N, T, dtype=torch.bool)
+        mask[torch.arange(N), randint(g, T, N)] = True
+        mask[0] = False
+    else:
+        mask = torch.rand(N, T, generator=g, dtype=F64) < 0.7
+        mask[:, 0] = True  # every row counts somewhere
+    return {"x": x, "y": y, "mask": mask}
+
+
+def _backward_maker(make):
+    return lambda g, case: make(g, case, backward=True)
+
+
+# --------------------------------------------------------------------------- mistakes
+def _tanh_grad_mistakes():
+    def with_local(local):
+        def model(i):
+            a = i["x"] @ i["Wx"] + i["prev_h"] @ i["Wh"] + i["b"]
+            h = torch.tanh(a)
+            da = i["dnext_h"] * local(a, h)
+            return {"dx": da @ i["Wx"].T, "dprev_h": da @ i["Wh"].T, "dWx": i["x"].T @ da,
+                    "dWh": i["prev_h"].T @ da, "db": da.sum(0)}
+        return model
+
+    return [
+        model_mistake("the tanh derivative is 1 - tanh(a)**2 = 1 - next_h**2; this looks like 1 - next_h",
+                      with_local(lambda a, h: 1 - h)),
+        model_mistake("the tanh derivative is 1 - next_h**2 (next_h is already tanh(a)); this looks like "
+                      "1 - tanh(next_h)**2", with_local(lambda a, h: 1 - torch.tanh(h) ** 2)),
+        model_mistake("that is the sigmoid's derivative h*(1-h); tanh's is 1 - h**2",
+                      with_local(lambda a, h: h * (1 - h))),
+        model_mistake("the gradient skipped the tanh: multiply dnext_h by 1 - next_h**2 first",
+                      with_local(lambda a, h: torch.ones_like(h))),
+    ]
+
+
+def _no_carry_model(i):
+    """rnn_backward that never adds the gradient flowing back from step t+1."""
+    x, h0, Wx, Wh, b, dh = (i[k] for k in ("x", "h0", "Wx", "Wh", "b", "dh"))
+    N, T, _ = x.shape
+    hs, prev = [], h0
+    for t in range(T):
+        prev = torch.tanh(x[:, t] @ Wx + prev @ Wh + b)
+        hs.append(prev)
+    dx = torch.zeros_like(x)
+    dWx, dWh, db = torch.zeros_like(Wx), torch.zeros_like(Wh), torch.zeros_like(b)
+    dprev = None
+    for t in reversed(range(T)):
+        da = dh[:, t] * (1 - hs[t] ** 2)
+        dx[:, t] = da @ Wx.T
+        dWx += x[:, t].T @ da
+        dWh += (hs[t - 1] if t else h0).T @ da
+        db += da.sum(0)
+        dprev = da @ Wh.T
+    return {"dx": dx, "dh0": dprev, "dWx": dWx, "dWh": dWh, "db": db}
+
+
+def _mask_ignored_in_dx(i):
+    x, y = i["x"], i["y"]
+    N = x.shape[0]
+    p = torch.softmax(x, dim=2)
+    p.scatter_add_(2, y.unsqueeze(2), -torch.ones_like(p[..., :1]))
+    return {"dx": p / N}
+
+
+def _repeated_words_overwritten(inputs, name, got, expected):
+    """dW right for words seen once, wrong for words seen several times: assigned, not summed."""
+    if name != "dW":
+        return False
+    counts = torch.bincount(inputs["x"].reshape(-1).cpu(), minlength=expected.shape[0])
+    exp = expected.to("cpu", F64)
+    row_ok = ((got - exp).abs() <= 1e-6 * max(float(exp.abs().max()), 1e-30)).all(dim=1)
+    return bool(row_ok[counts <= 1].all()) and not bool(row_ok[counts > 1].all())
+
+
+# --------------------------------------------------------------------------- registry
+STEP_SMALL, STEP_MEDIUM = dict(N=3, D=4, H=5), dict(N=10, D=12, H=16)
+SEQ_SMALL, SEQ_MEDIUM = dict(N=2, T=3, D=4, H=5), dict(N=6, T=9, D=7, H=8)
+STEP_EDGES = [("N=1", dict(N=1, D=4, H=5), {}), ("H=1", dict(N=3, D=4, H=1), {}),
+              ("D=1", dict(N=3, D=1, H=5), {}),
+              ("saturated tanh (large weights)", dict(N=4, D=6, H=5), {"weight_scale": 6.0})]
+SEQ_EDGES = [("T=1", dict(N=3, T=1, D=4, H=5), {}), ("N=1", dict(N=1, T=5, D=4, H=5), {}),
+             ("H=1", dict(N=3, T=4, D=4, H=1), {}), ("long sequence T=30", dict(N=2, T=30, D=3, H=4), {})]
+EMBED_SMALL, EMBED_MEDIUM = dict(N=2, T=4, V=5, D=3), dict(N=8, T=10, V=30, D=6)
+EMBED_EDGES = [("one word repeated everywhere", dict(N=4, T=6, V=5, D=3), {"one_word": True}),
+               ("many repeated words (V=3)", dict(N=5, T=7, V=3, D=4), {}),
+               ("most words unused (V=100)", dict(N=2, T=3, V=100, D=4), {}),
+               ("T=1, N=1", dict(N=1, T=1, V=4, D=3), {})]
+AFFINE_SMALL, AFFINE_MEDIUM = dict(N=2, T=3, D=4, M=5), dict(N=7, T=9, D=11, M=13)
+AFFINE_EDGES = [("T=1", dict(N=3, T=1, D=4, M=5), {}), ("M=1", dict(N=3, T=4, D=4, M=1), {}),
+                ("D=1, N=1", dict(N=1, T=4, D=1, M=3), {})]
+LOSS_SMALL, LOSS_MEDIUM = dict(N=3, T=4, V=5), dict(N=8, T=10, V=20)
+LOSS_EDGES = [("very large scores (1e4)", dict(N=4, T=5, V=6), {"score_scale": 1e4}),
+              ("mask mostly false (one step a row, one empty row)", dict(N=5, T=6, V=7), {"mask": "mostly_false"}),
+              ("mask all true", dict(N=3, T=4, V=5), {"mask": "all"}),
+              ("N=1, T=1, V=2", dict(N=1, T=1, V=2), {"mask": "all"})]
+
+TIME = {"h": 1, "dx": 1, "out": 1}
+
+FUNCTIONS = [
+    GradedFunction(
+        "rnn_step_forward", FILE, 2, STEP_ARGS, ("next_h", CACHE), make_step, rnn_step_forward_oracle,
+        standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES)),
+    GradedFunction(
+        "rnn_step_backward", FILE, 4, ("dnext_h", CACHE), ("dx", "dprev_h", "dWx", "dWh", "db"),
+        _backward_maker(make_step), rnn_step_backward_oracle,
+        standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES), forward="rnn_step_forward",
+        mistakes=_tanh_grad_mistakes()),
+    GradedFunction(
+        "rnn_forward", FILE, 3, SEQ_ARGS, ("h", CACHE), make_seq, rnn_forward_oracle,
+        standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES), time_axis=TIME),
+    GradedFunction(
+        "rnn_backward", FILE, 6, ("dh", CACHE), ("dx", "dh0", "dWx", "dWh", "db"),
+        _backward_maker(make_seq), rnn_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES),
+        forward="rnn_forward", time_axis=TIME,
+        mistakes=[model_mistake(
+            "the gradient that flows back from step t+1 into h[:, t] is not added: at each step "
+            "use dh[:, t] + dprev_h", _no_carry_model)]),
+    GradedFunction(
+        "birnn_forward", FILE, 3, BI_ARGS, ("h", CACHE), make_bi, birnn_forward_oracle,
+        standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES), time_axis=TIME),
+    GradedFunction(
+        "birnn_backward", FILE, 5, ("dh", CACHE),
+        ("dx", "dh0_f", "dh0_b", "dWx_f", "dWh_f", "db_f", "dWx_b", "dWh_b", "db_b"),
+        _backward_maker(make_bi), birnn_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES),
+        forward="birnn_forward", time_axis=TIME),
+    GradedFunction(
+        "word_embedding_forward", FILE, 1, ("x", "W"), ("out", CACHE), make_embed,
+        word_embedding_forward_oracle, standard_cases(EMBED_SMALL, EMBED_MEDIUM, EMBED_EDGES), time_axis=TIME),
+    GradedFunction(
+        "word_embedding_backward", FILE, 2, ("dout", CACHE), ("dW",), _backward_maker(make_embed),
+        word_embedding_backward_oracle, standard_cases(EMBED_SMALL, EMBED_MEDIUM, EMBED_EDGES),
+        forward="word_embedding_forward",
+        mistakes=[Mistake(
+            "dW is right for words that occur once and wrong for words that occur several times: "
+            "accumulate (dW.index_add_ or a loop with +=); dW[x] = dout keeps only one occurrence",
+            _repeated_words_overwritten)]),
+    GradedFunction(
+        "temporal_affine_forward", FILE, 1, ("x", "w", "b"), ("out", CACHE), make_affine,
+        temporal_affine_forward_oracle, standard_cases(AFFINE_SMALL, AFFINE_MEDIUM, AFFINE_EDGES),
+        time_axis=TIME),
+    GradedFunction(
+        "temporal_affine_backward", FILE, 2, ("dout", CACHE), ("dx", "dw", "db"),
+        _backward_maker(make_affine), temporal_affine_backward_oracle,
+        standard_cases(AFFINE_SMALL, AFFINE_MEDIUM, AFFINE_EDGES), forward="temporal_affine_forward",
+        time_axis=TIME),
+    GradedFunction(
+        "temporal_softmax_loss", FILE, 4, ("x", "y", "mask"), ("loss", "dx"), make_loss,
+        temporal_softmax_loss_oracle, standard_cases(LOSS_SMALL, LOSS_MEDIUM, LOSS_EDGES), time_axis=TIME,
+        mistakes=[model_mistake("dx ignores the mask: multiply the gradient by mask too (padded "
+                                "steps contribute nothing)", _mask_ignored_in_dx)]),
+]

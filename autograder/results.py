@@ -1,0 +1,135 @@
+"""Turn a Report into Gradescope's results.json and into the terminal table.
+
+Gradescope's format: https://gradescope-autograders.readthedocs.io/en/latest/specs/
+One test entry per graded function (name holds the function's exact name, first tag is the
+function's name). Public checks are explained in full; hidden checks show only pass/fail until
+grades are published, when a separate 0-point entry per function reveals their messages.
+"""
+import json
+import os
+import tempfile
+
+MAX_OUTPUT_CHARS = 8000  # per test entry; keeps results.json small whatever the student prints
+
+
+def _clip(text, limit=MAX_OUTPUT_CHARS):
+    return text if len(text) <= limit else text[:limit] + "\n[... truncated]"
+
+
+def _fmt_points(x):
+    return ("%.2f" % x).rstrip("0").rstrip(".")
+
+
+def function_output(fr, show_hidden):
+    """Every check of one function; failures that share a reason are reported once."""
+    lines = []
+    if fr.forbidden:
+        lines.append(fr.first_failure())
+    groups = {}  # message -> labels of the failed checks that gave it
+    for c in fr.checks:
+        label = c.name + (" [hidden]" if c.hidden else "")
+        if c.passed:
+            lines.append("PASS  %s" % label)
+        elif c.hidden and not show_hidden:
+            lines.append("FAIL  %s (details are shown after grades are published)" % label)
+        elif c.message in groups:
+            groups[c.message].append(c.short)
+            lines.append(None)  # placeholder: reported with the first check of its group
+        else:
+            groups[c.message] = [label]
+            lines.append(c.message)
+    out = []
+    for line in lines:
+        if line is None:
+            continue
+        if line in groups:
+            labels = groups[line]
+            head = labels[0] + (" (and %s: same reason)" % ", ".join(labels[1:]) if len(labels) > 1 else "")
+            out.append("FAIL  %s\n      %s" % (head, line.replace("\n", "\n      ")))
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def gradescope(report):
+    """The results.json dictionary for a Report."""
+    tests = []
+    for fr in report.functions:
+        fn = fr.fn
+        tests.append({
+            "name": "%s (%s.py)" % (fn.name, fn.file),
+            "score": fr.score,
+            "max_score": fr.max_score,
+            "output": _clip(function_output(fr, show_hidden=False)),
+            "visibility": "visible",
+            "tags": [fn.name, fn.file],
+        })
+        hidden_failed = [c for c in fr.checks if c.hidden and not c.passed]
+        if hidden_failed:
+            tests.append({
+                "name": "%s (%s.py): hidden checks, details" % (fn.name, fn.file),
+                "score": 0.0,
+                "max_score": 0.0,
+                "output": _clip("\n".join("FAIL  %s\n      %s" % (c.name, c.message.replace("\n", "\n      "))
+                                          for c in hidden_failed)),
+                "visibility": "after_published",
+                "tags": [fn.name, fn.file, "hidden-details"],
+            })
+    summary = "Score %s / %s." % (_fmt_points(report.score), _fmt_points(report.max_score))
+    if report.skipped_cuda:
+        summary += " CUDA checks were not run (no GPU here); they do not count."
+    for note in report.notes:
+        summary += "\n" + note
+    if report.student_output:
+        summary += "\n\nWhat your code printed (first part):\n" + _clip(report.student_output, 4000)
+    return {
+        "score": report.score,
+        "execution_time": round(report.seconds, 2),
+        "output": summary,
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }
+
+
+def write_json(data, path):
+    """Write results atomically (a reader never sees half a file)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".results-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def table(report, width=120, show_hidden=True):
+    """The terminal summary: function, score/max, first failing check."""
+    rows = []
+    name_w = max(len(fr.fn.name) for fr in report.functions) if report.functions else 10
+    rows.append("%-*s  %9s  %s" % (name_w, "function", "score", "first failing check"))
+    rows.append("-" * min(width, name_w + 13 + 40))
+    for fr in report.functions:
+        first = fr.first_failure(show_hidden).split("\n")[0].replace("] %s raised " % fr.fn.name, "] raised ")
+        room = max(20, width - name_w - 13)
+        if len(first) > room:
+            first = first[:room - 3] + "..."
+        rows.append("%-*s  %4s/%-4s  %s" % (name_w, fr.fn.name, _fmt_points(fr.score), _fmt_points(fr.max_score),
+                                             first or "all checks passed"))
+    rows.append("-" * min(width, name_w + 13 + 40))
+    rows.append("%-*s  %4s/%-4s  (%.1f s, device %s%s)" % (
+        name_w, "total", _fmt_points(report.score), _fmt_points(report.max_score), report.seconds,
+        report.device, ", CUDA checks skipped: no GPU" if report.skipped_cuda else ""))
+    for note in report.notes:
+        rows.append("note: " + note)
+    return "\n".join(rows)
+
+
+def details(report, show_hidden=True):
+    """Full messages of every failing function, for the terminal."""
+    out = []
+    for fr in report.functions:
+        if fr.score < fr.max_score:
+            out.append("== %s (%s/%s)\n%s" % (fr.fn.name, _fmt_points(fr.score), _fmt_points(fr.max_score),
+                                             function_output(fr, show_hidden)))
+    return "\n\n".join(out)

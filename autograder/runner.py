@@ -1,0 +1,411 @@
+"""The grading loop: prepared checks in, a Report out.
+
+Two stages, kept apart so that a whole class can be graded against one set of hidden inputs:
+- `build_plan` (trusted, no student code): for every function x case, make the inputs and ask
+  torch's oracle for the expected outputs. Hidden cases draw fresh inputs from a per-run seed.
+- `grade` runs one submission through a sandboxed worker against a plan and scores it.
+"""
+import os
+import random
+import shutil
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import torch
+
+from . import compare, registry
+from .sandbox import Limits, Worker, WorkerLost, sandbox_user
+from .spec import CACHE, Case, GradedFunction
+from .submission import locate, make_scratch
+from .wire import Received
+
+DEFAULT_BUDGET = 480.0  # seconds for one submission: inside Gradescope's default 10 minutes
+
+
+# --------------------------------------------------------------------------- the plan
+@dataclass
+class Prepared:
+    """One check, ready to send: inputs as the student gets them and torch's answer."""
+
+    fn: GradedFunction
+    case: Case
+    seed: int
+    inputs: Dict[str, torch.Tensor]  # CPU, in the case's dtype (sent to the worker)
+    inputs64: Dict[str, torch.Tensor]  # the same values in float64 on the CPU (hints)
+    expected: Dict[str, torch.Tensor]  # every output name -> float64 CPU tensor
+
+
+@dataclass
+class Plan:
+    checks: List[Prepared]
+    seed: int
+    device: str
+    skipped_cuda: bool
+
+
+def cuda_available():
+    return torch.cuda.is_available()
+
+
+def build_plan(functions=None, device="auto", seed=None):
+    """Make inputs and oracle outputs for every case of `functions` (default: all).
+
+    device: "cpu" (CPU cases only), "cuda" (CPU and CUDA cases; CUDA must exist) or "auto"
+    (CUDA cases when a GPU is present). seed: for the hidden cases; fresh when None.
+    """
+    functions = registry.FUNCTIONS if functions is None else functions
+    if device == "cuda" and not cuda_available():
+        raise RuntimeError("--device cuda: no CUDA device is available")
+    use_cuda = device in ("cuda", "auto") and cuda_available()
+    if seed is None:
+        seed = random.SystemRandom().randrange(1 << 31)
+    if use_cuda:  # the oracle computes in full precision on the GPU
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    checks = []
+    skipped = False
+    for fn in functions:
+        for case in fn.cases:
+            if case.device == "cuda" and not use_cuda:
+                skipped = True
+                continue
+            checks.append(prepare(fn, case, seed))
+    return Plan(checks, seed, "cuda" if use_cuda else "cpu", skipped)
+
+
+def case_seed(fn, case, plan_seed):
+    """Public cases: fixed. Hidden cases: derived from the run's seed."""
+    key = zlib.crc32(("%s/%s" % (fn.name, case.name)).encode())
+    return key + case.seed if case.seed is not None else (key ^ plan_seed) & 0x7FFFFFFF
+
+
+def prepare(fn, case, plan_seed):
+    seed = case_seed(fn, case, plan_seed)
+    g = torch.Generator().manual_seed(seed)
+    made = fn.make(g, case)
+    inputs = {k: (v.to(case.dtype) if v.is_floating_point() else v) for k, v in made.items()}
+    inputs64 = {k: (v.to(torch.float64) if v.is_floating_point() else v) for k, v in inputs.items()}
+    on_device = {k: v.to(case.device) for k, v in inputs64.items()}
+    expected = {k: v.detach().to("cpu") for k, v in fn.oracle(on_device).items()}
+    return Prepared(fn, case, seed, inputs, inputs64, expected)
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class CheckResult:
+    name: str  # the case label, or "inputs left unchanged"
+    hidden: bool
+    weight: float
+    passed: bool
+    message: str = ""
+
+    @property
+    def short(self):
+        return self.name.split(" (")[0]
+
+
+@dataclass
+class FunctionResult:
+    fn: GradedFunction
+    checks: List[CheckResult] = field(default_factory=list)
+    forbidden: List[str] = field(default_factory=list)  # forbidden APIs seen at run time
+
+    @property
+    def max_score(self):
+        return float(self.fn.points)
+
+    @property
+    def score(self):
+        if self.forbidden or not self.checks:
+            return 0.0
+        total = sum(c.weight for c in self.checks)
+        got = sum(c.weight for c in self.checks if c.passed)
+        return round(self.max_score * got / total, 4)
+
+    def first_failure(self, show_hidden=True):
+        if self.forbidden:
+            return forbidden_message(self.fn, self.forbidden)
+        for c in self.checks:
+            if not c.passed:
+                if c.hidden and not show_hidden:
+                    return "[%s] failed (hidden check: details after grades are published)" % c.short
+                return "[%s] %s" % (c.short, c.message)
+        return ""
+
+
+def forbidden_message(fn, names):
+    return ("%s uses %s, which this assignment does not allow (write it with tensor operations and a "
+            "hand-written backward pass): 0 points for this function" % (fn.name, ", ".join(sorted(set(names)))))
+
+
+@dataclass
+class Report:
+    functions: List[FunctionResult]
+    seconds: float
+    plan_seed: int
+    device: str
+    skipped_cuda: bool
+    student_output: str = ""
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def score(self):
+        return round(sum(f.score for f in self.functions), 4)
+
+    @property
+    def max_score(self):
+        return sum(f.max_score for f in self.functions)
+
+
+# --------------------------------------------------------------------------- grading
+class _Session:
+    """The worker for one submission, restarted after a crash or a hang."""
+
+    def __init__(self, scratch, limits, use_cuda):
+        self.scratch, self.limits, self.use_cuda = scratch, limits, use_cuda
+        self.worker = None
+        self.loaded = set()  # modules imported in the current worker
+        self.load_errors = {}  # module -> student-facing message (kept across restarts)
+        self.output = []
+
+    def ensure(self, module):
+        """Import `module` in a live worker. Returns an error message or None."""
+        if module in self.load_errors:
+            return self.load_errors[module]
+        if self.worker is None or not self.worker.alive:
+            self.restart()
+        if module not in self.loaded:
+            try:
+                resp = self.worker.request({"op": "load", "module": module}, self.limits.call_timeout,
+                                           "while importing %s.py" % module)
+            except WorkerLost as e:
+                self.load_errors[module] = "importing %s.py failed: %s" % (module, e.reason)
+                self.lost()
+                return self.load_errors[module]
+            if not resp.get("ok"):
+                self.load_errors[module] = "importing %s.py failed: %s" % (module, format_error(resp.get("error")))
+                return self.load_errors[module]
+            if resp.get("violations"):
+                self.load_errors[module] = "%s.py uses %s when it is imported, which this assignment does " \
+                                           "not allow" % (module, ", ".join(sorted(set(resp["violations"]))))
+                return self.load_errors[module]
+            self.loaded.add(module)
+        return None
+
+    def restart(self):
+        self.lost()
+        try:
+            self.worker = Worker(self.scratch, self.limits, self.use_cuda).start()
+        except WorkerLost:
+            self.lost()
+            raise
+
+    def lost(self):
+        if self.worker is not None:
+            self.worker.stop()
+            self.output.append(self.worker.output.text())
+        self.worker = None
+        self.loaded = set()
+
+    def close(self):
+        self.lost()
+
+
+def grade(submission, plan, limits=None, budget=None):
+    """Grade the submission folder against a plan. Never raises for anything the student did."""
+    limits = limits or Limits.from_env()
+    budget = budget if budget is not None else float(os.environ.get("AUTOGRADER_BUDGET", DEFAULT_BUDGET))
+    start = time.monotonic()
+    deadline = start + budget
+    functions = list(dict.fromkeys(p.fn.name for p in plan.checks))
+    fns = [registry.BY_NAME[n] for n in functions]
+    statuses = locate(submission, list(dict.fromkeys(fn.file for fn in fns)))
+    user = sandbox_user()
+    scratch = make_scratch(statuses, owner=user)
+    session = _Session(scratch, limits, plan.device == "cuda")
+    results = {fn.name: FunctionResult(fn) for fn in fns}
+    touched = {fn.name: {"ran": False, "modified": set()} for fn in fns}
+    gave_up = {}  # function -> reason its remaining checks are skipped
+    notes = []
+    try:
+        for prep in plan.checks:
+            fn = prep.fn
+            res = results[fn.name]
+            status = statuses[fn.file]
+            if status.error:
+                res.checks.append(CheckResult(prep.case.label, prep.case.hidden, prep.case.weight, False, status.error))
+                continue
+            if fn.name in gave_up:
+                res.checks.append(CheckResult(prep.case.label, prep.case.hidden, prep.case.weight, False,
+                                              gave_up[fn.name]))
+                continue
+            if time.monotonic() > deadline:
+                res.checks.append(CheckResult(prep.case.label, prep.case.hidden, prep.case.weight, False,
+                                              "not run: the overall time budget of %g s ran out" % budget))
+                continue
+            res.checks.append(run_check(session, prep, touched[fn.name], res, gave_up))
+    except WorkerLost as e:  # the worker cannot even start: nothing can be graded
+        notes.append("the worker could not start: %s" % e.reason)
+        for prep in plan.checks:
+            res = results[prep.fn.name]
+            if len(res.checks) < sum(1 for p in plan.checks if p.fn is prep.fn):
+                res.checks.append(CheckResult(prep.case.label, prep.case.hidden, prep.case.weight, False,
+                                              "not run: the worker could not start (%s)" % e.reason))
+    finally:
+        session.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    for fn in fns:
+        t = touched[fn.name]
+        if t["modified"]:
+            msg = ("modified its input%s %s in place (for example dh[:, t] += ...): inputs must be left "
+                   "unchanged, work on new tensors" % ("s" if len(t["modified"]) > 1 else "",
+                                                       ", ".join(sorted(t["modified"]))))
+        elif not t["ran"]:
+            msg = "not checked: the function never returned"
+        else:
+            msg = ""
+        results[fn.name].checks.append(CheckResult("inputs left unchanged", False, 1.0, not msg, msg))
+    output = "\n".join(s for s in session.output if s.strip())
+    return Report([results[fn.name] for fn in fns], time.monotonic() - start, plan.seed, plan.device,
+                  plan.skipped_cuda, output, notes)
+
+
+def build_steps(prep):
+    """The worker program for one check: the call, preceded by the forward for a backward."""
+    fn = prep.fn
+    steps = []
+    if fn.forward:
+        fwd = registry.BY_NAME[fn.forward]
+        steps.append({"module": fwd.file, "fn": fwd.name, "args": [{"in": a} for a in fwd.args],
+                      "arity": len(fwd.returns), "skip": [fwd.returns.index(CACHE)]})
+    args = []
+    for a in fn.args:
+        if a == CACHE:
+            fwd = registry.BY_NAME[fn.forward]
+            args.append({"step": 0, "index": fwd.returns.index(CACHE)})
+        else:
+            args.append({"in": a})
+    skip = [i for i, r in enumerate(fn.returns) if r == CACHE]
+    steps.append({"module": fn.file, "fn": fn.name, "args": args, "arity": None, "skip": skip})
+    return steps
+
+
+def run_check(session, prep, touched, res, gave_up):
+    fn, case = prep.fn, prep.case
+
+    def result(passed, message=""):
+        return CheckResult(case.label, case.hidden, case.weight, passed, message)
+
+    files = [registry.BY_NAME[fn.forward].file] if fn.forward else []
+    for module in files + [fn.file]:
+        err = session.ensure(module)
+        if err:
+            return result(False, err)
+    steps = build_steps(prep)
+    sent = {k: v.to(case.device) if case.device != "cpu" else v for k, v in prep.inputs.items()}
+    try:
+        resp = session.worker.request({"op": "call", "inputs": sent, "steps": steps},
+                                      session.limits.call_timeout, "in %s" % fn.name)
+    except WorkerLost as e:
+        session.lost()
+        if "timed out" in e.reason:
+            gave_up[fn.name] = "skipped: an earlier check of %s timed out" % fn.name
+        return result(False, e.reason)
+    return evaluate(prep, resp, touched, res)
+
+
+def format_error(err):
+    if not isinstance(err, dict):
+        return "unknown error"
+    text = "%s: %s" % (err.get("type", "Error"), err.get("message", ""))
+    if err.get("trace"):
+        text += "\n" + err["trace"]
+    return text
+
+
+def _unpack(fn, value):
+    """The returned values by name, or an error message about the return structure."""
+    names = fn.returns
+    if len(names) == 1:
+        return {names[0]: value}, None
+    if not isinstance(value, (tuple, list)):
+        return None, "%s returned %s, expected a tuple of %d (%s)" % (
+            fn.name, compare.describe_type(value), len(names), ", ".join(names))
+    if len(value) != len(names):
+        return None, "%s returned a tuple of %d values, expected %d (%s)" % (
+            fn.name, len(value), len(names), ", ".join(names))
+    return dict(zip(names, value)), None
+
+
+def evaluate(prep, resp, touched, res):
+    fn, case = prep.fn, prep.case
+
+    def result(passed, message=""):
+        return CheckResult(case.label, case.hidden, case.weight, passed, message)
+
+    if not isinstance(resp, dict) or "steps" not in resp:
+        return result(False, "the worker's answer was malformed")
+    steps = resp["steps"]
+    for step in steps:
+        res.forbidden.extend(str(v) for v in step.get("violations", []) if isinstance(v, str))
+    # Inputs modified in place (the grader's own copies are untouched, so compare with those).
+    after = resp.get("inputs_after") or {}
+    for name, original in prep.inputs.items():
+        got = after.get(name)
+        if isinstance(got, Received) and (got.dtype != original.dtype or got.shape != tuple(original.shape)
+                                          or not torch.equal(got.data, original)):
+            touched["modified"].add(name)
+    fwd_note = ""
+    if fn.forward:
+        fwd = registry.BY_NAME[fn.forward]
+        if not steps or not steps[0].get("ok"):
+            err = steps[0].get("error") if steps else None
+            return result(False, "could not get a cache: your %s raised %s" % (fwd.name, format_error(err)))
+        if steps[0].get("bad_structure"):
+            return result(False, "could not get a cache: your %s returned %s, expected a tuple (%s)" % (
+                fwd.name, compare.describe_type(steps[0].get("value")), ", ".join(fwd.returns)))
+        fwd_values, _ = _unpack(fwd, steps[0].get("value"))
+        for name in fwd.outputs:
+            problem = compare.check_tensor(name, fwd_values[name], prep.expected[name], case.dtype,
+                                           case.device, fn.rtol.get(case.dtype, compare.RTOL[case.dtype]))
+            if problem:
+                fwd_note = ("\nNote: this check built the cache with your %s, whose output is wrong (%s); "
+                            "fix %s first." % (fwd.name, problem[0], fwd.name))
+                break
+    last = steps[-1] if steps else {}
+    if len(steps) < (2 if fn.forward else 1) or not last.get("ok"):
+        return result(False, "%s raised %s" % (fn.name, format_error(last.get("error"))) + fwd_note)
+    touched["ran"] = True
+    values, problem = _unpack(fn, last.get("value"))
+    if problem:
+        return result(False, problem + fwd_note)
+    for name in fn.outputs:
+        got = values[name]
+        if isinstance(got, Received) and got.requires_grad:
+            res.forbidden.append("autograd (%s was returned with requires_grad=True)" % name)
+        rtol = fn.rtol.get(case.dtype, compare.RTOL[case.dtype])
+        problem = compare.check_tensor(name, got, prep.expected[name], case.dtype, case.device, rtol)
+        if problem:
+            message, value_mismatch = problem
+            if value_mismatch:
+                message += _hints(prep, name, got)
+            return result(False, message + fwd_note)
+    return result(True)
+
+
+def _hints(prep, name, got):
+    fn = prep.fn
+    g = got.data.to(torch.float64)
+    exp = prep.expected[name]
+    hints = []
+    for mistake in fn.mistakes:
+        try:
+            if mistake.detect(prep.inputs64, name, g, exp):
+                hints.append(mistake.hint)
+        except Exception:  # a hint detector must never break grading
+            continue
+    if not hints:
+        hints = compare.value_hints(g, exp, prep.case.sizes, fn.time_axis.get(name))
+    return "".join("\nHint: %s" % h for h in hints)

@@ -1,0 +1,100 @@
+"""What a graded function is: the vocabulary every part file (autograder/parts/*.py) uses.
+
+A `GradedFunction` declares, in one place, everything about one function of the student API:
+its file, points, argument and return names, the input maker, the torch oracle, the cases
+(sizes x dtypes x devices, public or hidden) and the known mistakes that earn a hint. The
+runner, the stub tests, the Gradescope output and the handout's points table all read it.
+"""
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+
+CACHE = "cache"  # the opaque value a forward pass hands to its backward pass
+
+
+@dataclass(frozen=True)
+class Case:
+    """One set of inputs a function is checked on.
+
+    sizes: keyword sizes for the maker (N, T, D, H, ...); opts: special input flags.
+    seed: fixed for public cases; None means "fresh every run" (hidden cases).
+    """
+
+    name: str
+    sizes: Dict[str, int]
+    dtype: torch.dtype = torch.float64
+    device: str = "cpu"
+    hidden: bool = False
+    seed: Optional[int] = None
+    opts: Tuple[Tuple[str, object], ...] = ()
+    weight: float = 1.0
+
+    def opt(self, key, default=None):
+        return dict(self.opts).get(key, default)
+
+    @property
+    def label(self):
+        sizes = " ".join("%s=%s" % kv for kv in self.sizes.items())
+        dtype = str(self.dtype).replace("torch.", "")
+        return "%s (%s, %s, %s)" % (self.name, dtype, self.device, sizes)
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known mistake and how to recognise it in a wrong output.
+
+    detect(inputs, output_name, got, expected) -> bool, called only when the output is wrong
+    (got: the student's value as float64 on the CPU; inputs: the float64 inputs). See
+    parts/common.py: model_mistake() builds one from a model of the buggy code.
+    """
+
+    hint: str
+    detect: Callable[[dict, str, torch.Tensor, torch.Tensor], bool]
+
+
+@dataclass
+class GradedFunction:
+    """One graded function of the student API (see ../shared/API.md)."""
+
+    name: str
+    file: str  # module name, e.g. "rnn_layers" for rnn_layers.py
+    points: float
+    args: Tuple[str, ...]  # input names in call order; CACHE for the forward's cache
+    returns: Tuple[str, ...]  # output names in return order; CACHE for the cache
+    make: Callable[[torch.Generator, Case], Dict[str, torch.Tensor]]  # float64/int64 CPU inputs
+    oracle: Callable[[dict], Dict[str, torch.Tensor]]  # torch's answer for every output name
+    cases: List[Case]
+    forward: Optional[str] = None  # backward functions: the forward that builds the cache
+    mistakes: List[Mistake] = field(default_factory=list)
+    rtol: Dict[torch.dtype, float] = field(default_factory=dict)  # overrides of compare.RTOL
+    time_axis: Dict[str, int] = field(default_factory=dict)  # output -> axis of time, for hints
+
+    @property
+    def outputs(self):
+        """Names of the returned values that are compared (everything but the cache)."""
+        return tuple(r for r in self.returns if r != CACHE)
+
+
+def standard_cases(small, medium, edges=(), float32_small=True, cuda=True):
+    """The usual checks of a function: public small cases, hidden medium ones, edge cases, CUDA.
+
+    small, medium: size dicts. edges: (name, sizes, opts-dict) triples, hidden.
+    """
+    cases = [
+        Case("float64, small", small, torch.float64, seed=1),
+    ]
+    if float32_small:
+        cases.append(Case("float32, small (dtype kept)", small, torch.float32, seed=2))
+    cases += [
+        Case("float64, medium", medium, torch.float64, hidden=True),
+        Case("float32, medium", medium, torch.float32, hidden=True),
+    ]
+    for name, sizes, opts in edges:
+        cases.append(Case(name, sizes, torch.float64, hidden=True, opts=tuple(sorted(opts.items()))))
+    if cuda:
+        cases += [
+            Case("float64 on CUDA", medium, torch.float64, device="cuda", hidden=True),
+            Case("float32 on CUDA", medium, torch.float32, device="cuda", hidden=True),
+        ]
+    return cases
