@@ -3,9 +3,9 @@
 The single source of truth for what is graded: each entry (autograder/parts/<file>.py) holds a
 function's points, input maker, torch oracle, cases and hints. Everything else derives from it.
 """
-from .parts import rnn_layers
+from .parts import attention, lstm_layers, rnn_layers, tbptt
 
-PARTS = [rnn_layers]
+PARTS = [rnn_layers, lstm_layers, tbptt, attention]
 FUNCTIONS = [fn for part in PARTS for fn in part.FUNCTIONS]
 BY_NAME = {fn.name: fn for fn in FUNCTIONS}
 FILES = list(dict.fromkeys(fn.file for fn in FUNCTIONS))  # module names, in order

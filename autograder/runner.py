@@ -17,7 +17,7 @@ import torch
 
 from . import compare, registry
 from .sandbox import Limits, Worker, WorkerLost, sandbox_user
-from .spec import CACHE, Case, GradedFunction
+from .spec import CACHE, Case, DictArg, GradedFunction
 from .submission import locate, make_scratch
 from .wire import Received
 
@@ -81,13 +81,17 @@ def case_seed(fn, case, plan_seed):
     return key + case.seed if case.seed is not None else (key ^ plan_seed) & 0x7FFFFFFF
 
 
+def _is_float(v):
+    return torch.is_tensor(v) and v.is_floating_point()
+
+
 def prepare(fn, case, plan_seed):
     seed = case_seed(fn, case, plan_seed)
     g = torch.Generator().manual_seed(seed)
     made = fn.make(g, case)
-    inputs = {k: (v.to(case.dtype) if v.is_floating_point() else v) for k, v in made.items()}
-    inputs64 = {k: (v.to(torch.float64) if v.is_floating_point() else v) for k, v in inputs.items()}
-    on_device = {k: v.to(case.device) for k, v in inputs64.items()}
+    inputs = {k: (v.to(case.dtype) if _is_float(v) else v) for k, v in made.items()}
+    inputs64 = {k: (v.to(torch.float64) if _is_float(v) else v) for k, v in inputs.items()}
+    on_device = {k: (v.to(case.device) if torch.is_tensor(v) else v) for k, v in inputs64.items()}
     expected = {k: v.detach().to("cpu") for k, v in fn.oracle(on_device).items()}
     return Prepared(fn, case, seed, inputs, inputs64, expected)
 
@@ -272,21 +276,23 @@ def grade(submission, plan, limits=None, budget=None):
                   plan.skipped_cuda, output, notes)
 
 
+def _arg(a, fn):
+    if isinstance(a, DictArg):
+        return {"dict": a.prefix}
+    if a == CACHE:
+        return {"step": 0, "index": registry.BY_NAME[fn.forward].returns.index(CACHE)}
+    return {"in": a}
+
+
 def build_steps(prep):
     """The worker program for one check: the call, preceded by the forward for a backward."""
     fn = prep.fn
     steps = []
     if fn.forward:
         fwd = registry.BY_NAME[fn.forward]
-        steps.append({"module": fwd.file, "fn": fwd.name, "args": [{"in": a} for a in fwd.args],
+        steps.append({"module": fwd.file, "fn": fwd.name, "args": [_arg(a, fwd) for a in fwd.args],
                       "arity": len(fwd.returns), "skip": [fwd.returns.index(CACHE)]})
-    args = []
-    for a in fn.args:
-        if a == CACHE:
-            fwd = registry.BY_NAME[fn.forward]
-            args.append({"step": 0, "index": fwd.returns.index(CACHE)})
-        else:
-            args.append({"in": a})
+    args = [_arg(a, fn) for a in fn.args]
     skip = [i for i, r in enumerate(fn.returns) if r == CACHE]
     steps.append({"module": fn.file, "fn": fn.name, "args": args, "arity": None, "skip": skip})
     return steps
@@ -304,7 +310,8 @@ def run_check(session, prep, touched, res, gave_up):
         if err:
             return result(False, err)
     steps = build_steps(prep)
-    sent = {k: v.to(case.device) if case.device != "cpu" else v for k, v in prep.inputs.items()}
+    sent = {k: (v.to(case.device) if torch.is_tensor(v) and case.device != "cpu" else v)
+            for k, v in prep.inputs.items()}
     try:
         resp = session.worker.request({"op": "call", "inputs": sent, "steps": steps},
                                       session.limits.call_timeout, "in %s" % fn.name)
@@ -354,6 +361,8 @@ def evaluate(prep, resp, touched, res):
     after = resp.get("inputs_after") or {}
     for name, original in prep.inputs.items():
         got = after.get(name)
+        if not torch.is_tensor(original):
+            continue
         if isinstance(got, Received) and (got.dtype != original.dtype or got.shape != tuple(original.shape)
                                           or not torch.equal(got.data, original)):
             touched["modified"].add(name)
@@ -368,8 +377,7 @@ def evaluate(prep, resp, touched, res):
                 fwd.name, compare.describe_type(steps[0].get("value")), ", ".join(fwd.returns)))
         fwd_values, _ = _unpack(fwd, steps[0].get("value"))
         for name in fwd.outputs:
-            problem = compare.check_tensor(name, fwd_values[name], prep.expected[name], case.dtype,
-                                           case.device, fn.rtol.get(case.dtype, compare.RTOL[case.dtype]))
+            problem = _check_output(fwd, name, fwd_values[name], prep)
             if problem:
                 fwd_note = ("\nNote: this check built the cache with your %s, whose output is wrong (%s); "
                             "fix %s first." % (fwd.name, problem[0], fwd.name))
@@ -382,17 +390,38 @@ def evaluate(prep, resp, touched, res):
     if problem:
         return result(False, problem + fwd_note)
     for name in fn.outputs:
-        got = values[name]
-        if isinstance(got, Received) and got.requires_grad:
-            res.forbidden.append("autograd (%s was returned with requires_grad=True)" % name)
-        rtol = fn.rtol.get(case.dtype, compare.RTOL[case.dtype])
-        problem = compare.check_tensor(name, got, prep.expected[name], case.dtype, case.device, rtol)
+        problem = _check_output(fn, name, values[name], prep, res)
+        if problem:
+            return result(False, problem + fwd_note)
+    return result(True)
+
+
+def _check_output(fn, name, got, prep, res=None):
+    """Student-facing problem with one returned value (a tensor or a dict of them), or None.
+
+    res: when given, returned tensors that require grad are recorded as autograd use.
+    """
+    case = prep.case
+    if name in prep.expected:
+        parts = [(name, name, got)]
+    else:  # a dict output: the oracle gave "<name>.<key>" entries
+        keys = sorted(k[len(name) + 1:] for k in prep.expected if k.startswith(name + "."))
+        if not isinstance(got, dict):
+            return "%s should be a dict with keys %s, got %s" % (name, keys, compare.describe_type(got))
+        if sorted(got) != keys:
+            return "%s has keys %s, expected %s" % (name, sorted(got), keys)
+        parts = [("%s[%r]" % (name, k), "%s.%s" % (name, k), got[k]) for k in keys]
+    rtol = fn.rtol.get(case.dtype, compare.RTOL[case.dtype])
+    for label, key, value in parts:
+        if res is not None and isinstance(value, Received) and value.requires_grad:
+            res.forbidden.append("autograd (%s was returned with requires_grad=True)" % label)
+        problem = compare.check_tensor(label, value, prep.expected[key], case.dtype, case.device, rtol)
         if problem:
             message, value_mismatch = problem
             if value_mismatch:
-                message += _hints(prep, name, got)
-            return result(False, message + fwd_note)
-    return result(True)
+                message += _hints(prep, key, value)
+            return message
+    return None
 
 
 def _hints(prep, name, got):

@@ -14,6 +14,17 @@ CACHE = "cache"  # the opaque value a forward pass hands to its backward pass
 
 
 @dataclass(frozen=True)
+class DictArg:
+    """An argument that is a dict built from the inputs named "<prefix><key>".
+
+    Example: DictArg("params.") passes {"Wx": inputs["params.Wx"], ...}. A dict-valued output
+    is compared the same way: the oracle returns "<output name>.<key>" entries.
+    """
+
+    prefix: str
+
+
+@dataclass(frozen=True)
 class Case:
     """One set of inputs a function is checked on.
 
@@ -60,9 +71,9 @@ class GradedFunction:
     name: str
     file: str  # module name, e.g. "rnn_layers" for rnn_layers.py
     points: float
-    args: Tuple[str, ...]  # input names in call order; CACHE for the forward's cache
+    args: Tuple[object, ...]  # in call order: input names, CACHE (the forward's cache), DictArg
     returns: Tuple[str, ...]  # output names in return order; CACHE for the cache
-    make: Callable[[torch.Generator, Case], Dict[str, torch.Tensor]]  # float64/int64 CPU inputs
+    make: Callable[[torch.Generator, Case], Dict[str, object]]  # float64/int64 CPU tensors, ints, floats
     oracle: Callable[[dict], Dict[str, torch.Tensor]]  # torch's answer for every output name
     cases: List[Case]
     forward: Optional[str] = None  # backward functions: the forward that builds the cache

@@ -8,7 +8,7 @@ Protocol (frames of wire.py on two pipes whose numbers come in argv):
     -> {"op": "load", "id": k, "module": "rnn_layers"}
     <- {"id": k, "ok": true} | {"id": k, "ok": false, "error": {...}}
     -> {"op": "call", "id": k, "inputs": {name: tensor}, "steps": [step, ...]}
-       step = {"module": m, "fn": f, "args": [{"in": name} | {"step": i, "index": j}],
+       step = {"module": m, "fn": f, "args": [{"in": name} | {"dict": prefix} | {"step": i, "index": j}],
                "arity": n or null, "skip": [indices not to send back (caches)]}
     <- {"id": k, "steps": [{"ok": true, "value": ..., "violations": [...]} |
                            {"ok": false, "error": {...}, "violations": [...]}],
@@ -184,6 +184,9 @@ def run_call(req, modules, scratch, torch):
             for a in step["args"]:
                 if "in" in a:
                     args.append(inputs[a["in"]])
+                elif "dict" in a:
+                    p = a["dict"]
+                    args.append({k[len(p):]: v for k, v in inputs.items() if k.startswith(p)})
                 else:
                     args.append(outs[a["step"]][a["index"]])
             start = time.perf_counter()

@@ -1,6 +1,7 @@
 """Helpers shared by the part files: random inputs and autograd on the oracle side."""
 import torch
 
+from ..compare import MATCH
 from ..spec import Mistake
 
 F64 = torch.float64
@@ -48,6 +49,6 @@ def model_mistake(hint, model):
             return False
         b = buggy.detach().to("cpu", F64)
         scale = max(float(b.abs().max()), 1e-30)
-        return float((got - b).abs().max()) <= 1e-6 * scale
+        return float((got - b).abs().max()) <= MATCH * scale
 
     return Mistake(hint, detect)

@@ -1,0 +1,3 @@
+"""tbptt.py: to be written (see the issue). FUNCTIONS is this file's registry."""
+
+FUNCTIONS = []

@@ -1,0 +1,61 @@
+"""Shared helpers of the kit's tests: variants of the solutions, grading, scores."""
+import os
+import shutil
+
+from autograder import registry, runner
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SOLUTIONS = os.path.join(ROOT, "solutions")
+ASSIGNMENT = os.path.join(ROOT, "assignment")
+FIXED_SEED = 20261125  # hidden cases are fresh each real run; tests pin them for reproducibility
+
+
+def copy_solutions(dst):
+    """A submission folder holding every reference solution file."""
+    os.makedirs(dst, exist_ok=True)
+    for name in os.listdir(SOLUTIONS):
+        if name.endswith(".py"):
+            shutil.copy(os.path.join(SOLUTIONS, name), dst)
+    return dst
+
+
+def make_variant(dst, file, edits):
+    """The solutions with `edits` [(old, new), ...] applied to `file` (each old must occur once)."""
+    copy_solutions(dst)
+    path = os.path.join(dst, file)
+    with open(path) as f:
+        text = f.read()
+    for old, new in edits:
+        count = text.count(old)
+        assert count == 1, "edit target occurs %d times in %s (must be exactly once):\n%s" % (count, file, old)
+        text = text.replace(old, new)
+    with open(path, "w") as f:
+        f.write(text)
+    return dst
+
+
+def write_submission(dst, files):
+    """A submission folder with the given {name: text} files (no solutions)."""
+    os.makedirs(dst, exist_ok=True)
+    for name, text in files.items():
+        mode = "wb" if isinstance(text, bytes) else "w"
+        with open(os.path.join(dst, name), mode) as f:
+            f.write(text)
+    return dst
+
+
+def scores(report):
+    return {fr.fn.name: fr.score for fr in report.functions}
+
+
+def full(report):
+    return {fr.fn.name: fr.max_score for fr in report.functions}
+
+
+def messages(report, name):
+    fr = next(f for f in report.functions if f.fn.name == name)
+    return "\n".join([c.message for c in fr.checks] + ([runner.forbidden_message(fr.fn, fr.forbidden)] if fr.forbidden else []))
+
+
+def plan_for_files(files, device="cpu", seed=FIXED_SEED):
+    return runner.build_plan(registry.select(files=files), device=device, seed=seed)

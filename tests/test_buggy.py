@@ -1,0 +1,35 @@
+"""Every buggy variant loses points exactly on the functions it breaks, with its hint."""
+import importlib
+import os
+import pkgutil
+
+import pytest
+from helpers import full, make_variant, messages, scores
+
+import buggy
+from autograder import runner
+
+BUGS = []
+for info in pkgutil.iter_modules([os.path.dirname(buggy.__file__)]):
+    BUGS += importlib.import_module("buggy." + info.name).BUGS
+
+
+def test_corpus_is_large_enough():
+    per_file = {}
+    for bug in BUGS:
+        per_file[bug.file] = per_file.get(bug.file, 0) + 1
+    assert per_file.get("rnn_layers.py", 0) >= 15
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
+def test_bug_loses_points_only_where_it_breaks(bug, plans, tmp_path):
+    sub = make_variant(str(tmp_path / "sub"), bug.file, bug.edits)
+    report = runner.grade(sub, plans([bug.file[:-3]]))
+    got, best = scores(report), full(report)
+    for name in bug.breaks:
+        assert got[name] < best[name], "%s should lose points on %s:\n%s" % (bug.name, name, messages(report, name))
+    for name in set(got) - set(bug.breaks):
+        assert got[name] == best[name], "%s should not cost points on %s:\n%s" % (bug.name, name, messages(report, name))
+    if bug.hint:
+        text = messages(report, bug.breaks[0])
+        assert bug.hint in text, "expected %r in the feedback of %s:\n%s" % (bug.hint, bug.breaks[0], text)
