@@ -230,7 +230,7 @@ def grade(submission, plan, limits=None, budget=None):
     scratch = make_scratch(statuses, owner=user)
     session = _Session(scratch, limits, plan.device == "cuda")
     results = {fn.name: FunctionResult(fn) for fn in fns}
-    touched = {fn.name: {"ran": False, "modified": set()} for fn in fns}
+    touched = {fn.name: {"modified": set()} for fn in fns}
     gave_up = {}  # function -> reason its remaining checks are skipped
     notes = []
     try:
@@ -266,8 +266,8 @@ def grade(submission, plan, limits=None, budget=None):
             msg = ("modified its input%s %s in place (for example dh[:, t] += ...): inputs must be left "
                    "unchanged, work on new tensors" % ("s" if len(t["modified"]) > 1 else "",
                                                        ", ".join(sorted(t["modified"]))))
-        elif not t["ran"]:
-            msg = "not checked: the function never returned"
+        elif not any(c.passed for c in results[fn.name].checks):
+            msg = "not credited: no other check of this function passed"
         else:
             msg = ""
         results[fn.name].checks.append(CheckResult("inputs left unchanged", False, 1.0, not msg, msg))
@@ -385,7 +385,6 @@ def evaluate(prep, resp, touched, res):
     last = steps[-1] if steps else {}
     if len(steps) < (2 if fn.forward else 1) or not last.get("ok"):
         return result(False, "%s raised %s" % (fn.name, format_error(last.get("error"))) + fwd_note)
-    touched["ran"] = True
     values, problem = _unpack(fn, last.get("value"))
     if problem:
         return result(False, problem + fwd_note)

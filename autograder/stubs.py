@@ -12,10 +12,12 @@ missing markers, or a marker outside a function, stop generation with the file a
 """
 import ast
 import os
+import re
 import shutil
 
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
+NEAR_MARKER = re.compile(r"#\s*(begin|end)\s*sol", re.IGNORECASE)  # typos of the markers
 STUB = 'raise NotImplementedError("{fn}: not implemented yet")'
 
 
@@ -57,7 +59,7 @@ def make_stub(source, filename="<source>"):
             if open_at is None:
                 raise MarkerError("%s:%d: '%s' without a matching '%s'" % (filename, i, END, BEGIN))
             open_at = None
-        elif BEGIN.lower() in text.lower() or END.lower() in text.lower():
+        elif NEAR_MARKER.match(text):
             raise MarkerError("%s:%d: malformed marker %r (write exactly '%s' or '%s' on its own line)"
                               % (filename, i, text, BEGIN, END))
         elif open_at is None:

@@ -277,7 +277,7 @@ AFFINE_SMALL, AFFINE_MEDIUM = dict(N=2, T=3, D=4, M=5), dict(N=7, T=9, D=11, M=1
 AFFINE_EDGES = [("T=1", dict(N=3, T=1, D=4, M=5), {}), ("M=1", dict(N=3, T=4, D=4, M=1), {}),
                 ("D=1, N=1", dict(N=1, T=4, D=1, M=3), {})]
 LOSS_SMALL, LOSS_MEDIUM = dict(N=3, T=4, V=5), dict(N=8, T=10, V=20)
-LOSS_EDGES = [("very large scores (1e4)", dict(N=4, T=5, V=6), {"score_scale": 1e4}),
+LOSS_EDGES = [("very large scores (1e3)", dict(N=4, T=5, V=6), {"score_scale": 1e3}),
               ("mask mostly false (one step a row, one empty row)", dict(N=5, T=6, V=7), {"mask": "mostly_false"}),
               ("mask all true", dict(N=3, T=4, V=5), {"mask": "all"}),
               ("N=1, T=1, V=2", dict(N=1, T=1, V=2), {"mask": "all"})]

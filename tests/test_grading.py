@@ -1,0 +1,141 @@
+"""End to end: full marks, zero for stubs, results.json, and bad submissions contained."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from helpers import ASSIGNMENT, ROOT, SOLUTIONS, copy_solutions, full, make_variant, messages, scores, write_submission
+
+from autograder import cli, registry, runner
+from autograder.sandbox import Limits
+
+FAST = Limits(call_timeout=3.0)
+RNN = ["rnn_layers"]
+
+
+def cli_grade(sub, out):
+    return subprocess.run([sys.executable, "-m", "autograder", "grade", sub, "-o", out, "--device", "cpu"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def check_results_schema(data, functions):
+    assert set(data) >= {"score", "execution_time", "tests"}
+    assert isinstance(data["score"], (int, float)) and isinstance(data["execution_time"], (int, float))
+    names = set()
+    for t in data["tests"]:
+        assert set(t) >= {"name", "score", "max_score", "output", "visibility", "tags"}
+        assert t["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+        assert t["tags"][0] in t["name"]
+        assert 0 <= t["score"] <= t["max_score"] or t["max_score"] == 0
+        names.add(t["tags"][0])
+    assert names == {fn.name for fn in functions}
+    graded = sum(t["max_score"] for t in data["tests"])
+    assert abs(graded - sum(fn.points for fn in functions)) < 1e-9
+
+
+def test_solutions_get_full_marks_through_the_cli(tmp_path):
+    out = str(tmp_path / "results.json")
+    r = cli_grade(SOLUTIONS, out)
+    assert r.returncode == 0, r.stderr
+    data = json.load(open(out))
+    check_results_schema(data, registry.FUNCTIONS)
+    assert data["score"] == sum(fn.points for fn in registry.FUNCTIONS), r.stdout
+    for fn in registry.FUNCTIONS:
+        assert fn.name in r.stdout  # the table names every function
+
+
+def test_stubs_get_zero_with_each_stubs_message(tmp_path):
+    out = str(tmp_path / "results.json")
+    r = cli_grade(ASSIGNMENT, out)
+    assert r.returncode == 0, r.stderr
+    data = json.load(open(out))
+    check_results_schema(data, registry.FUNCTIONS)
+    assert data["score"] == 0
+    for t in data["tests"]:
+        if t["visibility"] == "visible":
+            assert "not implemented yet" in t["output"], t["output"]
+
+
+def test_grader_failure_still_writes_results(tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("oracle exploded")
+    monkeypatch.setattr(runner, "build_plan", boom)
+    out = str(tmp_path / "results.json")
+    assert cli.main(["grade", SOLUTIONS, "-o", out]) == 1
+    data = json.load(open(out))
+    visible = [t for t in data["tests"] if t["visibility"] == "visible"]
+    assert visible and "autograder failed" in visible[0]["name"]
+    assert "oracle exploded" not in json.dumps(visible) and "oracle exploded" in json.dumps(data)
+
+
+def test_files_one_folder_down_are_found(plans, tmp_path):
+    copy_solutions(str(tmp_path / "sub" / "hw3"))
+    report = runner.grade(str(tmp_path / "sub"), plans(RNN), FAST)
+    assert scores(report) == full(report)
+
+
+def _rnn_only(report):
+    return {k: v for k, v in scores(report).items()}
+
+
+@pytest.mark.parametrize("content,words", [
+    (None, "was not found"),
+    ("", "is empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00garbage\xff", "not UTF-8"),
+    ("def rnn_step_forward(x:\n    pass\n", "syntax error at line 1"),
+    ("import torch\nraise ValueError('broken at import')\n", "ValueError: broken at import"),
+    ("import numpy_not_installed_anywhere\n", "ModuleNotFoundError"),
+    ("import sys\nsys.exit(3)\n", "SystemExit"),
+    ("import os\nos._exit(4)\n", "exited with status 4"),
+    ("while True:\n    pass\n", "timed out"),
+])
+def test_a_broken_file_costs_its_functions_only_with_a_clear_message(plans, tmp_path, content, words):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    if content is not None:
+        write_submission(str(sub), {"rnn_layers.py": content})
+    report = runner.grade(str(sub), plans(RNN), FAST)
+    assert all(s == 0 for s in scores(report).values())
+    for fn in registry.select(files=RNN):
+        assert words in messages(report, fn.name), messages(report, fn.name)
+    assert report.seconds < 60
+
+
+HOSTILE_FUNCTION = [
+    ("hangs", "out, cache = None, None\n    while True:\n        pass\n", "timed out"),
+    ("os._exit", "import os\n    os._exit(9)\n", "exited with status 9"),
+    ("sys.exit", "import sys\n    sys.exit(1)\n", "SystemExit"),
+    ("returns a list", "return [W[x]], None\n", "should be a torch.Tensor, got list"),
+    ("returns numpy", "return W[x].numpy(), None\n", "got numpy.ndarray"),
+    ("returns None", "return None\n", "expected a tuple of 2"),
+    ("returns NaN", "return W[x] * float('nan'), (x, W.shape[0])\n", "contains nan"),
+    ("wrong shape", "return W[x][:, :, :1], (x, W.shape[0])\n", "has shape"),
+]
+
+
+@pytest.mark.parametrize("name,body,words", HOSTILE_FUNCTION, ids=[h[0] for h in HOSTILE_FUNCTION])
+def test_a_bad_function_costs_only_itself_and_its_callers(plans, tmp_path, name, body, words):
+    sub = make_variant(str(tmp_path / "sub"), "rnn_layers.py", [
+        ("    # BEGIN SOLUTION\n    out = W[x]  # (N, T, D), advanced indexing makes a new tensor\n",
+         "    # BEGIN SOLUTION\n    " + body + "    out = W[x]\n")])
+    report = runner.grade(sub, plans(RNN), FAST)
+    got, best = scores(report), full(report)
+    broken = {"word_embedding_forward"}
+    if name not in ("returns NaN", "wrong shape"):  # the backward check needs a cache from the forward
+        broken.add("word_embedding_backward")
+    assert got["word_embedding_forward"] == 0
+    for fn in broken:
+        assert got[fn] < best[fn]
+    assert words in messages(report, "word_embedding_forward"), messages(report, "word_embedding_forward")
+    for fn in set(got) - broken:
+        assert got[fn] == best[fn], (fn, messages(report, fn))
+
+
+def test_hidden_cases_are_fresh_each_run_and_public_ones_fixed():
+    fns = registry.select(names=["rnn_forward"])
+    a, b = runner.build_plan(fns, device="cpu"), runner.build_plan(fns, device="cpu")
+    for pa, pb in zip(a.checks, b.checks):
+        same = torch.equal(pa.inputs["x"], pb.inputs["x"])
+        assert same == (not pa.case.hidden), pa.case.label

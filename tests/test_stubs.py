@@ -1,0 +1,89 @@
+"""Stub generation: assignment/ is a fresh generation of solutions/, stubs fail loudly."""
+import importlib.util
+import inspect
+import os
+
+import pytest
+from helpers import ASSIGNMENT, ROOT, SOLUTIONS
+
+from autograder import registry, stubs
+
+
+def test_committed_assignment_matches_a_fresh_generation(tmp_path):
+    diffs = stubs.differences(SOLUTIONS, ASSIGNMENT, str(tmp_path / "fresh"))
+    assert not diffs, "assignment/ drifted from solutions/ (run `make stubs`): %s" % diffs
+
+
+def test_assignment_holds_no_solution_code():
+    for name in os.listdir(ASSIGNMENT):
+        with open(os.path.join(ASSIGNMENT, name)) as f:
+            text = f.read()
+        assert "SOLUTION" not in text, name
+
+
+def _load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("fn", registry.FUNCTIONS, ids=lambda f: f.name)
+def test_each_stub_raises_not_implemented_naming_its_function(fn):
+    import sys
+    sys.path.insert(0, ASSIGNMENT)
+    try:
+        mod = _load(os.path.join(ASSIGNMENT, fn.file + ".py"), "stub_" + fn.file)
+    finally:
+        sys.path.remove(ASSIGNMENT)
+    func = getattr(mod, fn.name)
+    nargs = len([p for p in inspect.signature(func).parameters.values() if p.default is p.empty])
+    with pytest.raises(NotImplementedError, match=fn.name):
+        func(*([None] * nargs))
+
+
+def test_every_registered_function_is_fenced_in_its_solution():
+    for fn in registry.FUNCTIONS:
+        with open(os.path.join(SOLUTIONS, fn.file + ".py")) as f:
+            stub = stubs.make_stub(f.read())
+        assert 'NotImplementedError("%s:' % fn.name in stub, fn.name
+
+
+GOOD = "def f(x):\n    '''doc'''\n    # BEGIN SOLUTION\n    y = x + 1\n    # END SOLUTION\n    return y\n"
+
+
+def test_stub_replaces_the_region_and_keeps_the_rest():
+    out = stubs.make_stub(GOOD, "m.py")
+    assert out == ("def f(x):\n    '''doc'''\n    raise NotImplementedError(\"f: not implemented yet\")\n"
+                   "    return y\n")
+
+
+@pytest.mark.parametrize("text,line,words", [
+    ("def f():\n    # BEGIN SOLUTION\n    # BEGIN SOLUTION\n    pass\n    # END SOLUTION\n", 3, "nested"),
+    ("def f():\n    pass\n    # END SOLUTION\n", 3, "without a matching"),
+    ("def f():\n    # BEGIN SOLUTION\n    pass\n", 2, "never closed"),
+    ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION\n", 1, "outside a function"),
+    ("def f():\n    # BEGIN SOLUTON\n    pass\n", 2, "malformed marker"),
+])
+def test_malformed_markers_stop_generation_with_file_and_line(text, line, words):
+    with pytest.raises(stubs.MarkerError) as e:
+        stubs.make_stub(text, "broken.py")
+    assert "broken.py:%d" % line in str(e.value) and words in str(e.value)
+
+
+def test_generation_with_a_bad_file_writes_nothing(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    (src / "a.py").write_text(GOOD)
+    (src / "b.py").write_text("def g():\n    # BEGIN SOLUTION\n    pass\n")
+    with pytest.raises(stubs.MarkerError, match="b.py:2"):
+        stubs.generate(str(src), str(dst))
+    assert not dst.exists()
+
+
+def test_make_stubs_cli_check_passes():
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "autograder", "stubs", "--check"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
