@@ -25,6 +25,7 @@ def function_output(fr, show_hidden):
     lines = []
     if fr.forbidden:
         lines.append(fr.first_failure())
+    lines += ["Static check: " + text for text in fr.static]
     groups = {}  # message -> labels of the failed checks that gave it
     for c in fr.checks:
         label = c.name + (" [hidden]" if c.hidden else "")

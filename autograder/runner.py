@@ -15,12 +15,13 @@ from typing import Dict, List, Optional
 
 import torch
 
-from . import compare, registry
-from .sandbox import Limits, Worker, WorkerLost, sandbox_user
+from . import compare, registry, static
+from .sandbox import Limits, Worker, WorkerLost, hide_from_sandbox, sandbox_user
 from .spec import CACHE, Case, DictArg, GradedFunction
 from .submission import locate, make_scratch
 from .wire import Received
 
+KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_BUDGET = 480.0  # seconds for one submission: inside Gradescope's default 10 minutes
 
 
@@ -115,6 +116,7 @@ class FunctionResult:
     fn: GradedFunction
     checks: List[CheckResult] = field(default_factory=list)
     forbidden: List[str] = field(default_factory=list)  # forbidden APIs seen at run time
+    static: List[str] = field(default_factory=list)  # lines of its source naming a forbidden API
 
     @property
     def max_score(self):
@@ -153,6 +155,7 @@ class Report:
     skipped_cuda: bool
     student_output: str = ""
     notes: List[str] = field(default_factory=list)
+    sandbox_uid: Optional[int] = None  # the uid student code ran as (None: not root)
 
     @property
     def score(self):
@@ -167,8 +170,9 @@ class Report:
 class _Session:
     """The worker for one submission, restarted after a crash or a hang."""
 
-    def __init__(self, scratch, limits, use_cuda):
-        self.scratch, self.limits, self.use_cuda = scratch, limits, use_cuda
+    def __init__(self, scratch, limits, use_cuda, deadline, user):
+        self.scratch, self.limits, self.use_cuda, self.deadline = scratch, limits, use_cuda, deadline
+        self.user = user
         self.worker = None
         self.loaded = set()  # modules imported in the current worker
         self.load_errors = {}  # module -> student-facing message (kept across restarts)
@@ -182,7 +186,7 @@ class _Session:
             self.restart()
         if module not in self.loaded:
             try:
-                resp = self.worker.request({"op": "load", "module": module}, self.limits.call_timeout,
+                resp = self.worker.request({"op": "load", "module": module}, self.timeout(),
                                            "while importing %s.py" % module)
             except WorkerLost as e:
                 self.load_errors[module] = "importing %s.py failed: %s" % (module, e.reason)
@@ -198,10 +202,14 @@ class _Session:
             self.loaded.add(module)
         return None
 
+    def timeout(self):
+        """The per-call limit, cut short when the overall budget is nearly spent."""
+        return max(0.5, min(self.limits.call_timeout, self.deadline - time.monotonic()))
+
     def restart(self):
         self.lost()
         try:
-            self.worker = Worker(self.scratch, self.limits, self.use_cuda).start()
+            self.worker = Worker(self.scratch, self.limits, self.use_cuda, self.user).start()
         except WorkerLost:
             self.lost()
             raise
@@ -227,12 +235,14 @@ def grade(submission, plan, limits=None, budget=None):
     fns = [registry.BY_NAME[n] for n in functions]
     statuses = locate(submission, list(dict.fromkeys(fn.file for fn in fns)))
     user = sandbox_user()
+    if user is not None:
+        hide_from_sandbox(KIT_ROOT)
     scratch = make_scratch(statuses, owner=user)
-    session = _Session(scratch, limits, plan.device == "cuda")
+    session = _Session(scratch, limits, plan.device == "cuda", deadline, user)
     results = {fn.name: FunctionResult(fn) for fn in fns}
+    notes = static_notes(statuses, results)
     touched = {fn.name: {"modified": set()} for fn in fns}
     gave_up = {}  # function -> reason its remaining checks are skipped
-    notes = []
     try:
         for prep in plan.checks:
             fn = prep.fn
@@ -259,6 +269,8 @@ def grade(submission, plan, limits=None, budget=None):
                                               "not run: the worker could not start (%s)" % e.reason))
     finally:
         session.close()
+        if user is not None:
+            user.release()
         shutil.rmtree(scratch, ignore_errors=True)
     for fn in fns:
         t = touched[fn.name]
@@ -273,7 +285,7 @@ def grade(submission, plan, limits=None, budget=None):
         results[fn.name].checks.append(CheckResult("inputs left unchanged", False, 1.0, not msg, msg))
     output = "\n".join(s for s in session.output if s.strip())
     return Report([results[fn.name] for fn in fns], time.monotonic() - start, plan.seed, plan.device,
-                  plan.skipped_cuda, output, notes)
+                  plan.skipped_cuda, output, notes, user.uid if user is not None else None)
 
 
 def _arg(a, fn):
@@ -282,6 +294,26 @@ def _arg(a, fn):
     if a == CACHE:
         return {"step": 0, "index": registry.BY_NAME[fn.forward].returns.index(CACHE)}
     return {"in": a}
+
+
+def static_notes(statuses, results):
+    """Attach static findings to their functions; return the module-level ones as notes."""
+    notes = []
+    by_file = {}
+    for fr in results.values():
+        by_file.setdefault(fr.fn.file, {})[fr.fn.name] = fr
+    for module, st in statuses.items():
+        if st.error or not st.path:
+            continue
+        with open(st.path, encoding="utf-8") as f:
+            found = static.findings(f.read())
+        for func, line, label in found:
+            text = "%s.py line %d names %s, which this assignment does not allow" % (module, line, label)
+            if func in by_file.get(module, {}):
+                by_file[module][func].static.append(text)
+            else:
+                notes.append("static check: " + text)
+    return notes
 
 
 def build_steps(prep):
@@ -314,19 +346,31 @@ def run_check(session, prep, touched, res, gave_up):
             for k, v in prep.inputs.items()}
     try:
         resp = session.worker.request({"op": "call", "inputs": sent, "steps": steps},
-                                      session.limits.call_timeout, "in %s" % fn.name)
+                                      session.timeout(), "in %s" % fn.name)
     except WorkerLost as e:
         session.lost()
-        if "timed out" in e.reason:
-            gave_up[fn.name] = "skipped: an earlier check of %s timed out" % fn.name
+        gave_up[fn.name] = "skipped: an earlier check of %s lost the worker (%s)" % (
+            fn.name, "timed out" if "timed out" in e.reason else "it crashed")
         return result(False, e.reason)
     return evaluate(prep, resp, touched, res)
 
 
-def format_error(err):
+MEMORY_WORDS = ("can't allocate memory", "out of memory", "cannot allocate memory", "DefaultCPUAllocator")
+
+
+def format_error(err, limits=None):
+    """Student-facing text of an exception the worker reported (type, message, their frames)."""
     if not isinstance(err, dict):
         return "unknown error"
     text = "%s: %s" % (err.get("type", "Error"), err.get("message", ""))
+    if err.get("type") == "MemoryError" or any(w in str(err.get("message", "")) for w in MEMORY_WORDS):
+        text += ("\n(the worker's memory limit of %s MB was reached: AUTOGRADER_MEMORY_MB raises it)"
+                 % (limits or Limits.from_env()).memory_mb)
+    elif "File too large" in str(err.get("message", "")):
+        text += ("\n(the file-size limit of %d MB was reached: AUTOGRADER_FSIZE_MB)"
+                 % (limits or Limits.from_env()).fsize_mb)
+    elif err.get("type") == "BlockingIOError" or "Resource temporarily unavailable" in str(err.get("message", "")):
+        text += "\n(the process/thread limit was reached: AUTOGRADER_NPROC)"
     if err.get("trace"):
         text += "\n" + err["trace"]
     return text
@@ -355,8 +399,9 @@ def evaluate(prep, resp, touched, res):
     if not isinstance(resp, dict) or "steps" not in resp:
         return result(False, "the worker's answer was malformed")
     steps = resp["steps"]
-    for step in steps:
-        res.forbidden.extend(str(v) for v in step.get("violations", []) if isinstance(v, str))
+    own = steps[1] if fn.forward and len(steps) > 1 else (steps[0] if steps and not fn.forward else None)
+    if isinstance(own, dict):  # the forward a backward check calls is graded on its own
+        res.forbidden.extend(str(v) for v in own.get("violations", []) if isinstance(v, str))
     # Inputs modified in place (the grader's own copies are untouched, so compare with those).
     after = resp.get("inputs_after") or {}
     for name, original in prep.inputs.items():

@@ -12,6 +12,7 @@ A call that runs past its deadline, or a worker that dies, raises `WorkerLost`; 
 starts a new worker and goes on.
 """
 import ctypes
+import fcntl
 import json
 import os
 import pwd
@@ -35,9 +36,11 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 class Limits:
     """Resource limits of the worker. Environment variables override the defaults."""
 
-    call_timeout: float = 20.0  # seconds of wall time for one call (or one import)
+    call_timeout: float = 10.0  # seconds of wall time for one call (or one import)
     startup_timeout: float = 90.0  # seconds to start the interpreter and import torch
-    memory_mb: int = 3072  # address-space cap (RLIMIT_AS); 0 = none (needed for CUDA)
+    # Address-space cap (RLIMIT_AS); 0 = none (CUDA runs need none). torch alone maps ~600 MB
+    # (~225 MB resident); 896 keeps grader + worker inside Gradescope's default 768 MB container.
+    memory_mb: int = 896
     nproc: int = 256  # processes + threads of the sandbox user (when root)
     fsize_mb: int = 64  # largest file the worker may write
     output_bytes: int = 32 * 1024  # student output kept for the report
@@ -61,13 +64,71 @@ class WorkerLost(Exception):
         self.reason = reason
 
 
+SANDBOX_UID = 64000  # default base: uids no account uses, so killing "all its processes" is safe
+LEASE_DIR = "/run/autograder-sandbox"  # root-only folder of uid leases
+MAX_SLOTS = 512
+
+
+class SandboxUser:
+    """An exclusive lease on one sandbox uid, so that concurrent graders never share a user.
+
+    Each grader (batch regrading runs several) holds an flock on its uid's lease file for as long
+    as it grades; killing "every process of my uid" then touches only its own student's code.
+    AUTOGRADER_SANDBOX_USER may name an account or a number to use as the base uid.
+    """
+
+    def __init__(self):
+        name = os.environ.get("AUTOGRADER_SANDBOX_USER", str(SANDBOX_UID))
+        if name.isdigit():
+            base_uid = base_gid = int(name)
+        else:
+            pw = pwd.getpwnam(name)
+            base_uid, base_gid = pw.pw_uid, pw.pw_gid
+        os.makedirs(LEASE_DIR, mode=0o700, exist_ok=True)
+        for slot in range(MAX_SLOTS):
+            fd = os.open(os.path.join(LEASE_DIR, "%d.lock" % (base_uid + slot)), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self.fd = fd
+            self.uid, self.gid = base_uid + slot, base_gid + slot
+            kill_user_processes((self.uid, self.gid))  # leftovers of a grader that died
+            return
+        raise RuntimeError("no free sandbox uid (all %d leases in %s are held)" % (MAX_SLOTS, LEASE_DIR))
+
+    def __iter__(self):
+        return iter((self.uid, self.gid))
+
+    def __getitem__(self, i):
+        return (self.uid, self.gid)[i]
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 def sandbox_user():
-    """(uid, gid) to run student code as, or None when the grader is not root."""
+    """A SandboxUser lease when the grader runs as root, else None (code runs as this user)."""
+    return SandboxUser() if os.geteuid() == 0 else None
+
+
+def hide_from_sandbox(root, secret_names=("autograder", "solutions", "tests", ".git", "dist", "handouts")):
+    """As root: make the kit's own files unreadable to the sandbox user (others get no access).
+
+    The kit's folder keeps only its traverse bit for others, so a virtual environment inside it
+    (.venv) still works for the worker; the named folders lose every permission for others.
+    """
     if os.geteuid() != 0:
-        return None
-    name = os.environ.get("AUTOGRADER_SANDBOX_USER", "nobody")
-    pw = pwd.getpwnam(name)
-    return pw.pw_uid, pw.pw_gid
+        return
+    mode = os.stat(root).st_mode & 0o7777
+    os.chmod(root, (mode & ~0o006) | 0o001)
+    for name in secret_names:
+        path = os.path.join(root, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, os.stat(path).st_mode & 0o7770)
 
 
 def _unshare_network():
@@ -105,18 +166,18 @@ class _OutputSink(threading.Thread):
     def text(self):
         s = self.kept.decode("utf-8", "replace")
         if self.dropped:
-            s += "\n[... %d more bytes of output dropped]" % self.dropped
+            s = "[%d more bytes of output dropped after these %d]\n%s" % (self.dropped, len(self.kept), s)
         return s
 
 
 class Worker:
     """One sandboxed interpreter serving load/call requests for one submission."""
 
-    def __init__(self, scratch, limits, use_cuda=False):
+    def __init__(self, scratch, limits, use_cuda=False, user=None):
         self.scratch = scratch
         self.limits = limits
         self.use_cuda = use_cuda
-        self.user = sandbox_user()
+        self.user = tuple(user) if user is not None else None
         self.proc = None
         self.next_id = 0
         self.info = {}
@@ -127,6 +188,8 @@ class Worker:
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
         user, limits = self.user, self.limits
+        if user is None and os.geteuid() == 0:
+            raise RuntimeError("refusing to run student code as root: pass a SandboxUser")
         memory = 0 if self.use_cuda else limits.memory_mb
 
         def preexec():
@@ -190,12 +253,12 @@ class Worker:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        if self.user is not None:
-            kill_user_processes(self.user[0])
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        if self.user is not None:
+            kill_user_processes(self.user)
         self.output.join(timeout=2)
         self.proc = None
 
@@ -209,7 +272,7 @@ class Worker:
         self.next_id += 1
         obj = dict(obj, id=self.next_id)
         self._send(obj)
-        return self._receive(self.next_id, time.monotonic() + timeout, what)
+        return self._receive(self.next_id, time.monotonic() + timeout, what, timeout)
 
     def _send(self, obj, raw_json=False):
         if raw_json:  # the bootstrap frame: plain JSON, read before wire.py exists in the worker
@@ -225,7 +288,7 @@ class Worker:
         except (BrokenPipeError, OSError):
             raise WorkerLost(self._death("while receiving its inputs"))
 
-    def _receive(self, want_id, deadline, what):
+    def _receive(self, want_id, deadline, what, timeout=None):
         def read(fd, n):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -240,8 +303,8 @@ class Worker:
                 header, payload = wire.read_frame(self.resp_r, read)
                 msg = wire.decode(header, payload)
             except TimeoutError:
-                seconds = self.limits.startup_timeout if want_id is None else self.limits.call_timeout
-                raise WorkerLost("timed out after %g s %s (the per-call time limit): look for an "
+                seconds = self.limits.startup_timeout if want_id is None else timeout
+                raise WorkerLost("timed out after %.3g s %s (the per-call time limit): look for an "
                                  "infinite loop or very slow code" % (seconds, what))
             except EOFError:
                 raise WorkerLost(self._death(what))
@@ -258,21 +321,52 @@ class Worker:
         if code is None:
             return "the worker stopped answering %s" % what
         if code < 0:
-            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-            extra = " (out of memory?)" if -code in (signal.SIGKILL, signal.SIGSEGV) else ""
-            return "the worker process was killed by %s %s%s" % (name, what, extra)
+            sig = -code
+            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+            why = {signal.SIGXFSZ: " (the file-size limit of %d MB: AUTOGRADER_FSIZE_MB)" % self.limits.fsize_mb,
+                   signal.SIGXCPU: " (the CPU-time limit)",
+                   signal.SIGSEGV: " (a segmentation fault: ctypes, or memory exhausted inside a library?)",
+                   signal.SIGKILL: " (out of memory, or killed by another process)"}.get(sig, "")
+            return "the worker process was killed by %s %s%s" % (name, what, why)
         return "the worker process exited with status %d %s (sys.exit or os._exit?)" % (code, what)
 
 
-def kill_user_processes(uid):
-    """SIGKILL every process owned by `uid` (the sandbox user), twice to catch late forks."""
-    for _ in range(2):
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
+def kill_user_processes(user):
+    """SIGKILL every process of the sandbox user (daemons and fork loops included).
+
+    A child that becomes the sandbox user calls kill(-1, SIGKILL): the kernel then signals every
+    process that user owns in one sweep, which a fork loop cannot outrun. Repeated until none is
+    left (checked through /proc).
+    """
+    uid, gid = user
+    for _ in range(20):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
             try:
-                if os.stat("/proc/" + pid).st_uid == uid:
-                    os.kill(int(pid), signal.SIGKILL)
-            except (FileNotFoundError, ProcessLookupError, PermissionError):
-                pass
+                os.setgroups([])
+                os.setgid(gid)
+                os.setuid(uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        if not _user_processes(uid):
+            return
         time.sleep(0.05)
+
+
+def _user_processes(uid):
+    """Live (non-zombie) processes owned by uid."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.stat("/proc/" + pid).st_uid != uid:
+                    continue
+                with open("/proc/%s/stat" % pid) as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state not in ("Z", "X"):
+                found.append(int(pid))
+    return found

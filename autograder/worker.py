@@ -68,9 +68,23 @@ FORBIDDEN = [
     ("torch.nn.functional", "embedding", "F.embedding"),
     ("torch.nn.utils", "clip_grad_norm_", "torch.nn.utils.clip_grad_norm_"),
     ("torch.nn.utils.clip_grad", "clip_grad_norm_", "torch.nn.utils.clip_grad_norm_"),
+    ("torch.nn.utils", "clip_grads_with_norm_", "torch.nn.utils.clip_grads_with_norm_"),
+    ("torch.nn.utils", "get_total_norm", "torch.nn.utils.get_total_norm"),
+    # the ATen ops underneath the modules above, reachable as torch.<op>
+    ("torch", "embedding", "torch.embedding"),
+    ("torch", "rnn_tanh", "torch.rnn_tanh"),
+    ("torch", "rnn_relu", "torch.rnn_relu"),
+    ("torch", "lstm", "torch.lstm"),
+    ("torch", "gru", "torch.gru"),
+    ("torch", "rnn_tanh_cell", "torch.rnn_tanh_cell"),
+    ("torch", "lstm_cell", "torch.lstm_cell"),
+    ("torch", "gru_cell", "torch.gru_cell"),
+    ("torch._C._nn", "cross_entropy_loss", "torch._C._nn.cross_entropy_loss"),
+    ("torch._C._nn", "scaled_dot_product_attention", "torch._C._nn.scaled_dot_product_attention"),
 ]
 
 _violations = []
+_guards = []  # (owner, attribute, guard, label): checked after every call
 
 
 def _resolve(path):
@@ -80,25 +94,70 @@ def _resolve(path):
     return obj
 
 
+def _make_guard(original, label):
+    def guard(*args, **kwargs):
+        _violations.append(label)
+        return original(*args, **kwargs)
+
+    guard.__name__ = getattr(original, "__name__", "guard")
+    guard.__doc__ = getattr(original, "__doc__", None)
+    return guard
+
+
+class _EngineGuard:
+    """Stands in for autograd's C++ engine: every backward pass, however it was reached, is seen."""
+
+    def __init__(self, engine):
+        object.__setattr__(self, "_engine", engine)
+
+    def run_backward(self, *args, **kwargs):
+        _violations.append("autograd (a backward pass through torch's autograd engine)")
+        return self._engine.run_backward(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
+
+
 def install_guards():
-    """Wrap every forbidden entry point so that using it is recorded (the call still works)."""
+    """Record every use of a forbidden entry point (the call itself still works).
+
+    Called before any student module is imported. verify_guards() notices a student who puts an
+    original back (importlib.reload of a torch module, say) and records that as a violation.
+    """
     for owner_path, attr, label in FORBIDDEN:
         try:
             owner = _resolve(owner_path)
             original = getattr(owner, attr)
         except (ImportError, AttributeError):
             continue
-
-        def guard(*args, _original=original, _label=label, **kwargs):
-            _violations.append(_label)
-            return _original(*args, **kwargs)
-
-        guard.__name__ = getattr(original, "__name__", attr)
-        guard.__doc__ = getattr(original, "__doc__", None)
+        guard = _make_guard(original, label)
         try:
             setattr(owner, attr, guard)
         except (TypeError, AttributeError):
-            pass
+            continue
+        _guards.append((owner, attr, guard, label))
+    try:
+        from torch.autograd.variable import Variable
+
+        guard = _EngineGuard(Variable._execution_engine)
+        Variable._execution_engine = guard
+        _guards.append((Variable, "_execution_engine", guard, "autograd (its engine)"))
+    except (ImportError, AttributeError):
+        pass
+
+
+def verify_guards():
+    for owner, attr, guard, label in _guards:
+        try:
+            intact = getattr(owner, attr) is guard
+        except BaseException:
+            intact = False
+        if not intact:
+            _violations.append("%s, after undoing the grader's guard on it" % label)
+            try:
+                setattr(owner, attr, guard)
+            except BaseException:
+                pass
 
 
 def describe_error(exc, scratch):
@@ -157,6 +216,7 @@ def main(rfd, wfd, scratch):
             del _violations[:]
             try:
                 modules[name] = importlib.import_module(name)
+                verify_guards()
                 send({"id": req["id"], "ok": True, "violations": list(_violations)})
             except BaseException as e:  # SystemExit and KeyboardInterrupt included
                 send({"id": req["id"], "ok": False, "error": describe_error(e, scratch),
@@ -196,8 +256,10 @@ def run_call(req, modules, scratch, torch):
             res["seconds"] = time.perf_counter() - start
         except BaseException as e:
             res["error"] = describe_error(e, scratch)
+            verify_guards()
             res["violations"] = list(_violations)
             break
+        verify_guards()
         res["violations"] = list(_violations)
         arity = step.get("arity")
         if arity is not None and not (type(out) in (tuple, list) and len(out) == arity):

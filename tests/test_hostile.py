@@ -1,0 +1,286 @@
+"""Hostile submissions: each attack costs its own function(s) exactly, everything else keeps full
+credit, and nothing outside the worker is touched.
+
+The attack sits in word_embedding_forward of an otherwise correct rnn_layers.py, so the expected
+scores are exact: 0 for word_embedding_forward and for word_embedding_backward (its checks call
+the student's forward to get a cache), full marks for the other nine functions. Tests that need
+root (a separate sandbox user, process and network isolation) skip cleanly otherwise.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+from helpers import ROOT, full, make_variant, messages, scores
+
+from autograder import runner, sandbox
+from autograder.sandbox import Limits
+
+FAST = Limits(call_timeout=3.0)
+EMBED = {"word_embedding_forward", "word_embedding_backward"}
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (sandbox user, isolation)")
+ANCHOR = "    # BEGIN SOLUTION\n    out = W[x]  # (N, T, D), advanced indexing makes a new tensor\n"
+
+
+def attack(tmp_path, body, imports="", at_import=""):
+    """rnn_layers.py whose word_embedding_forward runs `body` first (then computes the answer)."""
+    head = "import torch\n"
+    edits = [(head, head + imports + at_import),
+             (ANCHOR, "    # BEGIN SOLUTION\n" + textwrap.indent(textwrap.dedent(body), "    ") + "    out = W[x]\n")]
+    return make_variant(str(tmp_path / "sub"), "rnn_layers.py", edits)
+
+
+def expect_exact(report, zero=EMBED, words=None):
+    got, best = scores(report), full(report)
+    for name in got:
+        want = 0.0 if name in zero else best[name]
+        assert got[name] == want, "%s: got %s, want %s\n%s" % (name, got[name], want, messages(report, name))
+    if words:
+        text = messages(report, "word_embedding_forward")
+        assert words in text, text
+
+
+def grade(sub, plans, limits=FAST):
+    return runner.grade(sub, plans(["rnn_layers"]), limits)
+
+
+def cli(sub, out, *extra, env=None):
+    return subprocess.run([sys.executable, "-m", "autograder", "grade", sub, "-o", out, "--device", "cpu",
+                           "--files", "rnn_layers", *extra], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env=env)
+
+
+# --------------------------------------------------------------------------- crashes and hangs
+@pytest.mark.parametrize("body,words", [
+    ("while True:\n    pass\n", "timed out"),
+    ("import sys\nsys.exit(0)\n", "SystemExit"),
+    ("import os\nos._exit(0)\n", "exited with status 0"),
+    ("import ctypes\nctypes.string_at(0)\n", "SIGSEGV"),
+    ("raise KeyboardInterrupt\n", "KeyboardInterrupt"),
+], ids=["infinite loop", "sys.exit", "os._exit", "segfault via ctypes", "KeyboardInterrupt"])
+def test_crashes_and_hangs_in_a_function(plans, tmp_path, body, words):
+    expect_exact(grade(attack(tmp_path, body), plans), words=words)
+
+
+def test_memory_hog_fails_with_the_limit_named(plans, tmp_path):
+    sub = attack(tmp_path, "hog = torch.empty(int(64e9) // 8, dtype=torch.float64)\nhog.fill_(1)\n")
+    expect_exact(grade(sub, plans), words="memory limit")
+
+
+def test_python_memory_hog_fails_with_the_limit_named(plans, tmp_path):
+    sub = attack(tmp_path, "hog = []\nwhile True:\n    hog.append(bytearray(1 << 24))\n")
+    expect_exact(grade(sub, plans), words="memory limit")
+
+
+def test_print_flood_is_capped_and_results_stay_small(tmp_path):
+    sub = attack(tmp_path, "for _ in range(200000):\n    print('spam' * 100)\n",
+                 at_import="print('x' * (1 << 22))\n")
+    out = str(tmp_path / "results.json")
+    r = cli(sub, out)
+    assert r.returncode == 0, r.stderr
+    assert os.path.getsize(out) < 200_000
+    data = json.load(open(out))
+    by_fn = {t["tags"][0]: t for t in data["tests"] if t["visibility"] == "visible"}
+    assert by_fn["rnn_forward"]["score"] == by_fn["rnn_forward"]["max_score"]
+    assert "more bytes of output dropped" in data["output"]
+
+
+def test_huge_file_write_hits_the_file_size_limit(plans, tmp_path):
+    sub = attack(tmp_path, "with open('big.bin', 'wb') as f:\n    f.write(b'0' * (200 << 20))\n")
+    expect_exact(grade(sub, plans), words="file-size limit")
+
+
+# --------------------------------------------------------------------------- the boundary
+def test_pickle_payload_is_never_unpickled(plans, tmp_path):
+    marker = tmp_path / "pwned"
+    body = ("class Payload:\n"
+            "    def __reduce__(self):\n"
+            "        import os\n"
+            "        return (os.system, ('touch %s',))\n"
+            "return Payload(), (x, W.shape[0])\n") % marker
+    report = grade(attack(tmp_path, body), plans)
+    expect_exact(report, zero={"word_embedding_forward"}, words="should be a torch.Tensor")
+    assert not marker.exists()
+
+
+def test_tensor_subclasses_and_pretenders_are_rejected(plans, tmp_path):
+    body = ("class Liar(torch.Tensor):\n"
+            "    def __eq__(self, other):\n        return True\n"
+            "return torch.zeros(x.shape + (W.shape[1],), dtype=W.dtype).as_subclass(Liar), (x, W.shape[0])\n")
+    expect_exact(grade(attack(tmp_path, body), plans), zero={"word_embedding_forward"}, words="Liar")
+
+
+def test_monkeypatching_torch_in_the_worker_changes_nothing_in_the_grader(plans, tmp_path):
+    patch = ("import math\nimport numpy\n"
+             "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True\n"
+             "torch.Tensor.__eq__ = lambda a, b: True\ntorch.isfinite = lambda t: torch.ones_like(t, dtype=torch.bool)\n"
+             "math.isclose = lambda *a, **k: True\n"
+             "numpy.allclose = lambda *a, **k: True\n")
+    body = "return torch.zeros(x.shape + (W.shape[1],), dtype=W.dtype, device=W.device), (x, W.shape[0])\n"
+    sub = attack(tmp_path, body, at_import=patch)
+    expect_exact(grade(sub, plans), zero={"word_embedding_forward"}, words="is wrong")
+
+
+# --------------------------------------------------------------------------- forbidden APIs
+@pytest.mark.parametrize("body,words", [
+    ("return torch.nn.functional.embedding(x, W), (x, W.shape[0])\n", "F.embedding"),
+    ("return torch.nn.Embedding.from_pretrained(W).forward(x).detach(), (x, W.shape[0])\n", "F.embedding"),
+    ("Wg = W.detach().clone().requires_grad_(True)\nWg[x].sum().backward()\n", "autograd"),
+    ("Wg = torch.tensor(W.tolist(), dtype=W.dtype, requires_grad=True)\n"
+     "torch.autograd.grad(Wg[x].sum(), Wg)\n", "autograd"),
+    ("return torch.embedding(W, x), (x, W.shape[0])\n", "torch.embedding"),
+    ("g = torch.nn.functional.embedding\n"
+     "torch.nn.functional.embedding = [c.cell_contents for c in g.__closure__ if callable(c.cell_contents)][0]\n"
+     "return torch.nn.functional.embedding(x, W), (x, W.shape[0])\n", "after undoing the grader's guard"),
+], ids=["F.embedding", "nn.Embedding", "Tensor.backward", "autograd.grad", "torch.embedding", "guard undone"])
+def test_forbidden_api_used_to_get_right_answers_gives_zero(plans, tmp_path, body, words):
+    report = grade(attack(tmp_path, body), plans)
+    expect_exact(report, zero={"word_embedding_forward"}, words=words)
+    assert "does not allow" in messages(report, "word_embedding_forward")
+
+
+def test_forbidden_api_in_the_loss_gives_zero_and_is_reported_statically(plans, tmp_path):
+    edits = [("    loss = -(m * picked).sum() / N\n",
+              "    loss = (torch.nn.functional.cross_entropy(x.reshape(-1, x.shape[2]), y.reshape(-1),"
+              " reduction='none') * m.reshape(-1)).sum() / N\n")]
+    sub = make_variant(str(tmp_path / "sub"), "rnn_layers.py", edits)
+    report = grade(sub, plans)
+    expect_exact(report, zero={"temporal_softmax_loss"})
+    fr = next(f for f in report.functions if f.fn.name == "temporal_softmax_loss")
+    assert any("F.cross_entropy" in s for s in fr.static)
+    assert "F.cross_entropy" in messages(report, "temporal_softmax_loss")
+
+
+# --------------------------------------------------------------------------- results integrity
+@root_only
+def test_results_cannot_be_rewritten_by_atexit_or_late_daemons(tmp_path):
+    out_dir = tmp_path / "results"
+    out_dir.mkdir()
+    out = str(out_dir / "results.json")
+    marker = "/tmp/ag-daemon-alive-%d" % os.getpid()
+    body = '''
+        import atexit, os, time
+        target = open('/proc/%d/cmdline' % os.getppid()).read().split('\\0')
+        path = target[target.index('-o') + 1] if '-o' in target else '/nonexistent'
+        def forge():
+            try:
+                open(path, 'w').write('{"score": 1000}')
+            except OSError:
+                pass
+        atexit.register(forge)
+        forge()
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(4)
+                forge()
+                open(MARKER, 'w').write('alive')
+            os._exit(0)
+        raise RuntimeError('attack planted')
+        '''.replace("MARKER", repr(marker))
+    sub = attack(tmp_path, body)
+    r = cli(sub, out)
+    assert r.returncode == 0, r.stderr
+    time.sleep(5)  # the daemon, were it alive, would have written by now
+    assert not os.path.exists(marker), "a daemon outlived grading"
+    data = json.load(open(out))
+    assert data["score"] == sum(t["max_score"] for t in data["tests"] if t["tags"][0] not in EMBED)
+
+
+@root_only
+def test_student_code_cannot_kill_the_grader(plans, tmp_path):
+    body = ("import os, signal\n"
+            "for target in (os.getppid(), -1):\n"
+            "    try:\n        os.kill(target, signal.SIGKILL)\n    except OSError:\n        pass\n"
+            "raise RuntimeError('still here')\n")
+    expect_exact(grade(attack(tmp_path, body), plans))
+
+
+@root_only
+def test_fork_loop_fails_inside_the_worker(plans, tmp_path):
+    body = "import os\nwhile True:\n    os.fork()\n"
+    report = grade(attack(tmp_path, body), plans)
+    expect_exact(report)
+    assert report.sandbox_uid is not None and not sandbox._user_processes(report.sandbox_uid)
+
+
+# --------------------------------------------------------------------------- leaks
+@root_only
+def test_grader_files_and_solutions_are_not_readable(plans, tmp_path):
+    paths = [os.path.join(ROOT, "solutions", "rnn_layers.py"), os.path.join(ROOT, "autograder", "parts", "rnn_layers.py"),
+             os.path.join(ROOT, "autograder", "runner.py"), os.path.join(ROOT, "tests", "helpers.py")]
+    body = ("for p in %r:\n"
+            "    try:\n        open(p).read()\n    except OSError:\n        continue\n"
+            "    return W[x], (x, W.shape[0])  # read a grader file: 'succeeds'\n"
+            "raise PermissionError('could not read any grader file')\n") % paths
+    expect_exact(grade(attack(tmp_path, body), plans), words="could not read any grader file")
+
+
+@root_only
+def test_network_is_blocked(plans, tmp_path):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    accepted = []
+    server.settimeout(20)
+
+    def serve():
+        try:
+            conn, _ = server.accept()
+            accepted.append(conn)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    body = ("import socket\n"
+            "try:\n    socket.create_connection(('127.0.0.1', %d), timeout=1).sendall(b'leak')\n"
+            "except OSError as e:\n    raise RuntimeError('no network: %%s' %% e)\n") % port
+    try:
+        report = grade(attack(tmp_path, body), plans)
+    finally:
+        server.close()
+        t.join(timeout=5)
+    expect_exact(report, words="no network")
+    assert not accepted
+
+
+def test_hidden_inputs_are_not_in_the_workers_reach_before_the_call(plans, tmp_path):
+    """The worker gets inputs call by call: a module-level snoop finds no other case's data."""
+    snoop = ("import sys, gc\n"
+             "SEEN = [o for o in gc.get_objects() if type(o) is torch.Tensor]\n")
+    body = "if SEEN:\n    raise RuntimeError('found %d tensors before any call' % len(SEEN))\n"
+    report = grade(attack(tmp_path, body, at_import=snoop), plans)
+    expect_exact(report, zero=set())
+
+
+def test_hidden_check_messages_are_not_shown_to_students(plans, tmp_path):
+    sub = make_variant(str(tmp_path / "sub"), "rnn_layers.py",
+                       [("loss = -(m * picked).sum() / N", "loss = -(m * picked).sum() / (N + 1e-3)")])
+    from autograder import results
+    data = results.gradescope(grade(sub, plans))
+    visible = [t for t in data["tests"] if t["visibility"] == "visible" and t["tags"][0] == "temporal_softmax_loss"]
+    later = [t for t in data["tests"] if t["visibility"] == "after_published" and t["tags"][0] == "temporal_softmax_loss"]
+    assert visible and later
+    assert "[hidden]" in visible[0]["output"] and "relative error" in later[0]["output"]
+    hidden_lines = [ln for ln in visible[0]["output"].splitlines() if "[hidden]" in ln and "FAIL" in ln]
+    assert hidden_lines and all("details are shown after grades are published" in ln for ln in hidden_lines)
+    assert "relative error" not in "\n".join(hidden_lines)
+
+
+def test_budget_keeps_a_slow_submission_inside_the_time_limit(plans, tmp_path):
+    """Every function sleeps just under the per-call limit: the overall budget stops it in time."""
+    sub = make_variant(str(tmp_path / "sub"), "rnn_layers.py", [("import torch\n", "import torch\nimport time\n")])
+    path = os.path.join(sub, "rnn_layers.py")
+    text = open(path).read().replace("    # BEGIN SOLUTION\n", "    # BEGIN SOLUTION\n    time.sleep(0.8)\n")
+    open(path, "w").write(text)
+    start = time.monotonic()
+    report = runner.grade(sub, plans(["rnn_layers"]), Limits(call_timeout=1.0), budget=8.0)
+    assert time.monotonic() - start < 20
+    assert any("time budget" in c.message for fr in report.functions for c in fr.checks)
