@@ -104,7 +104,7 @@ def write_json(data, path):
     os.replace(tmp, path)
 
 
-def table(report, width=120, show_hidden=True):
+def table(report, width=140, show_hidden=True):
     """The terminal summary: function, score/max, first failing check."""
     rows = []
     name_w = max(len(fr.fn.name) for fr in report.functions) if report.functions else 10

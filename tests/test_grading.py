@@ -139,3 +139,22 @@ def test_hidden_cases_are_fresh_each_run_and_public_ones_fixed():
     for pa, pb in zip(a.checks, b.checks):
         same = torch.equal(pa.inputs["x"], pb.inputs["x"])
         assert same == (not pa.case.hidden), pa.case.label
+
+
+def test_backward_feedback_says_when_the_students_forward_is_wrong(plans, tmp_path):
+    sub = make_variant(str(tmp_path / "sub"), "rnn_layers.py", [
+        ("next_h = torch.tanh(x @ Wx + prev_h @ Wh + b)", "next_h = torch.tanh(x @ Wx + prev_h @ Wh)")])
+    report = runner.grade(sub, plans(RNN), FAST)
+    text = messages(report, "rnn_step_backward")
+    assert "built the cache with your rnn_step_forward, whose output is wrong" in text, text
+    assert "fix rnn_step_forward first" in text
+
+
+def test_inputs_modified_in_place_are_their_own_failure_and_do_not_corrupt_values(plans, tmp_path):
+    sub = make_variant(str(tmp_path / "sub"), "rnn_layers.py", [
+        ("    db = dout.sum(dim=(0, 1))  # (M,)\n", "    db = dout.sum(dim=(0, 1))  # (M,)\n    dout *= 0\n")])
+    report = runner.grade(sub, plans(RNN), FAST)
+    fr = next(f for f in report.functions if f.fn.name == "temporal_affine_backward")
+    failed = [c for c in fr.checks if not c.passed]
+    assert [c.name for c in failed] == ["inputs left unchanged"], [(c.name, c.message) for c in failed]
+    assert "dout" in failed[0].message
