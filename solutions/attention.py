@@ -81,7 +81,7 @@ def dot_attention_backward(dcontext, cache):
     Dk = q.shape[1]
     dV = weights.unsqueeze(2) * dcontext.unsqueeze(1)  # (N, L, Dv)
     dweights = (V @ dcontext.unsqueeze(2)).squeeze(2)  # (N, L)
-    dscores = weights * (dweights - (weights * dweights).sum(dim=1, keepdim=True))  # (N, L)
+    dscores = weights * (dweights - (weights * dweights).sum(dim=1, keepdim=True))  # (N, L), softmax backward
     dscores = dscores / math.sqrt(Dk)  # through the 1/sqrt(Dk) scale
     dq = (dscores.unsqueeze(1) @ K).squeeze(1)  # (N, Dk)
     dK = dscores.unsqueeze(2) * q.unsqueeze(1)  # (N, L, Dk)
@@ -117,8 +117,8 @@ def additive_attention_forward(q, K, V, Wq, Wk, v, mask=None):
     hidden = torch.tanh((q @ Wq).unsqueeze(1) + K @ Wk)  # (N, L, A)
     scores = hidden @ v  # (N, L)
     if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    weights = torch.softmax(scores, dim=1)  # (N, L)
+        scores = scores.masked_fill(~mask, float("-inf"))  # masked positions get weight 0
+    weights = torch.softmax(scores, dim=1)  # (N, L), over the L positions
     context = (weights.unsqueeze(1) @ V).squeeze(1)  # (N, Dv)
     cache = (q, K, V, Wq, Wk, v, hidden, weights)
     # END SOLUTION
@@ -148,7 +148,7 @@ def additive_attention_backward(dcontext, cache):
     Dk, A = Wk.shape
     dV = weights.unsqueeze(2) * dcontext.unsqueeze(1)  # (N, L, Dv)
     dweights = (V @ dcontext.unsqueeze(2)).squeeze(2)  # (N, L)
-    dscores = weights * (dweights - (weights * dweights).sum(dim=1, keepdim=True))  # (N, L)
+    dscores = weights * (dweights - (weights * dweights).sum(dim=1, keepdim=True))  # (N, L), through softmax
     dv = (dscores.unsqueeze(2) * hidden).sum(dim=(0, 1))  # (A,)
     dpre = dscores.unsqueeze(2) * v * (1 - hidden * hidden)  # (N, L, A), through the tanh
     dK = dpre @ Wk.T  # (N, L, Dk)
@@ -202,7 +202,7 @@ def hard_attention_forward(q, K, V, mask=None):
     # BEGIN SOLUTION
     scores = (K @ q.unsqueeze(2)).squeeze(2)  # (N, L), unscaled: scaling does not move the max
     if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
+        scores = scores.masked_fill(~mask, float("-inf"))  # a masked position is never chosen
     index = torch.argmax(scores, dim=1)  # (N,), the first maximum on ties
     rows = torch.arange(q.shape[0], device=q.device)
     context = V[rows, index]  # (N, Dv)

@@ -117,6 +117,9 @@ def tbptt_train(x, y, h0, params, k, lr, max_norm):
     - losses: The chunks' losses, each computed before that chunk's update, a 1-D tensor with
       one entry per chunk.
     - h_last: Hidden state after the last time step, of shape (N, H).
+
+    Hint: truncated_bptt_grads called on one chunk's slice of x and y gives that chunk's loss,
+    gradients and final hidden state.
     """
     # BEGIN SOLUTION
     T = x.shape[1]

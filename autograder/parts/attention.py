@@ -215,11 +215,14 @@ def _shift_along(q, c):
 def make_dot(g, case, backward=False):
     N, L, Dk, Dv = (case.sizes[k] for k in ("N", "L", "Dk", "Dv"))
     q, K, V = randn(g, N, Dk), randn(g, N, L, Dk), randn(g, N, L, Dv)
-    mask = _make_mask(g, case, torch.einsum("nld,nd->nl", K, q))
     rows = _big_rows(N)
     if case.opt("shift"):  # every score of a row + shift: exp(scores) overflows
-        q = q * (math.sqrt(Dk) / q.norm(dim=1, keepdim=True))  # |q| not small: the shift of K stays ~shift
-        K[rows] += _shift_along(q[rows], case.opt("shift") * math.sqrt(Dk)).unsqueeze(1)
+        # Multiples of 1/4 and Dk a power of 4 (the case's size): every score is exact, however it
+        # is summed. Key feature 0 is 1 everywhere, so q[:, 0] adds the same amount to every score.
+        q, K = torch.round(4 * q) / 4, torch.round(4 * K) / 4
+        K[rows, :, 0] = 1.0
+        q[rows, 0] = case.opt("shift") * math.sqrt(Dk)
+    mask = _make_mask(g, case, torch.einsum("nld,nd->nl", K, q))
     if case.opt("spike"):  # one masked position per row scores `spike` above the rest
         mask, at = _spike_positions(g, mask)
         K[rows, at] += _shift_along(q[rows], case.opt("spike") * math.sqrt(Dk))
@@ -612,7 +615,7 @@ DOT_PUBLIC = [("no mask (mask=None)", DOT_SMALL, NO_MASK)]
 DOT_EDGES = [
     ("mask removes every row's largest score", dict(N=4, L=6, Dk=3, Dv=2), {"mask": "drop_max"}),
     ("one allowed position per row", dict(N=4, L=6, Dk=3, Dv=2), {"mask": "single"}),
-    ("large scores (+1e3 on every score of most rows)", dict(N=4, L=6, Dk=3, Dv=2), {"shift": 1e3}),
+    ("large scores (+1e3 on every score of most rows)", dict(N=4, L=6, Dk=16, Dv=2), {"shift": 1e3}),
     ("a masked position scores 1e3 above the rest (most rows)", dict(N=4, L=6, Dk=3, Dv=2), {"spike": 1e3}),
     ("L=1", dict(N=3, L=1, Dk=4, Dv=3), {}),
     ("N=1, Dk=1, no mask", dict(N=1, L=5, Dk=1, Dv=2), NO_MASK),
@@ -654,6 +657,11 @@ MHA_EDGES = [
     ("8 heads of width 1, no mask", dict(N=2, L=3, E=8, heads=8), NO_MASK),
 ]
 
+# The softmax backward cancels (its gradient of the scores sums to 0 over l), which costs float32
+# digits: over 400 fresh seeds the reference reached 6.5e-4 (additive), 2.7e-4 (multi-head) and
+# 1.1e-4 (dot) relative error on the float32 medium cases, against 1e-7 and less in float64.
+BACKWARD_RTOL = {torch.float32: 1e-2}
+
 FUNCTIONS = [
     GradedFunction(
         "dot_attention_forward", FILE, 2, DOT_ARGS, ("context", "weights", CACHE), make_dot,
@@ -662,7 +670,7 @@ FUNCTIONS = [
     GradedFunction(
         "dot_attention_backward", FILE, 3, ("dcontext", CACHE), ("dq", "dK", "dV"), _backward_maker(make_dot),
         dot_attention_backward_oracle, _cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC),
-        forward="dot_attention_forward", mistakes=_dot_backward_mistakes()),
+        forward="dot_attention_forward", mistakes=_dot_backward_mistakes(), rtol=BACKWARD_RTOL),
     GradedFunction(
         "additive_attention_forward", FILE, 2, ADD_ARGS, ("context", "weights", CACHE), make_additive,
         additive_attention_forward_oracle, _cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC),
@@ -671,7 +679,7 @@ FUNCTIONS = [
         "additive_attention_backward", FILE, 4, ("dcontext", CACHE), ("dq", "dK", "dV", "dWq", "dWk", "dv"),
         _backward_maker(make_additive), additive_attention_backward_oracle,
         _cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC), forward="additive_attention_forward",
-        mistakes=_additive_backward_mistakes()),
+        mistakes=_additive_backward_mistakes(), rtol=BACKWARD_RTOL),
     GradedFunction(
         "local_attention_mask", FILE, 1, ("L", "center", "window"), ("mask",), make_local,
         local_attention_mask_oracle, standard_cases(LOCAL_SMALL, LOCAL_MEDIUM, LOCAL_EDGES, float32_small=False),
@@ -692,5 +700,5 @@ FUNCTIONS = [
         "multihead_attention_backward", FILE, 5, ("dout", CACHE), ("dq", "dK", "dV", "dWq", "dWk", "dWv", "dWo"),
         _backward_maker(make_mha), multihead_attention_backward_oracle,
         _cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC), forward="multihead_attention_forward",
-        mistakes=MHA_BACKWARD_MISTAKES),
+        mistakes=MHA_BACKWARD_MISTAKES, rtol=BACKWARD_RTOL),
 ]
