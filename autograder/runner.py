@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 import torch
 
 from . import compare, registry, static
-from .sandbox import Limits, Worker, WorkerLost, hide_from_sandbox, sandbox_user
+from .sandbox import Limits, Worker, WorkerLost, hide_from_sandbox, sandbox_user, user_processes
 from .spec import CACHE, Case, DictArg, GradedFunction
 from .submission import locate, make_scratch
 from .wire import Received
@@ -202,6 +202,12 @@ class _Session:
             self.loaded.add(module)
         return None
 
+    def strays(self):
+        """Whether the sandbox user runs anything besides the worker (forks, daemons)."""
+        if self.user is None or self.worker is None:
+            return False
+        return any(pid != self.worker.proc.pid for pid in user_processes(self.user.uid))
+
     def timeout(self):
         """The per-call limit, cut short when the overall budget is nearly spent."""
         return max(0.5, min(self.limits.call_timeout, self.deadline - time.monotonic()))
@@ -352,6 +358,8 @@ def run_check(session, prep, touched, res, gave_up):
         gave_up[fn.name] = "skipped: an earlier check of %s lost the worker (%s)" % (
             fn.name, "timed out" if "timed out" in e.reason else "it crashed")
         return result(False, e.reason)
+    if session.strays():  # processes the call left behind go before the next check runs
+        session.lost()
     return evaluate(prep, resp, touched, res)
 
 

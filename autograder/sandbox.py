@@ -96,7 +96,7 @@ class SandboxUser:
                 continue
             self.fd = fd
             self.uid, self.gid = base_uid + slot, base_gid + slot
-            kill_user_processes((self.uid, self.gid))  # leftovers of a grader that died
+            killuser_processes((self.uid, self.gid))  # leftovers of a grader that died
             return
         raise RuntimeError("no free sandbox uid (all %d leases in %s are held)" % (MAX_SLOTS, LEASE_DIR))
 
@@ -273,7 +273,7 @@ class Worker:
         except subprocess.TimeoutExpired:
             pass
         if self.user is not None:
-            kill_user_processes(self.user)
+            killuser_processes(self.user)
         self.output.join(timeout=2)
         self.proc = None
 
@@ -346,7 +346,7 @@ class Worker:
         return "the worker process exited with status %d %s (sys.exit or os._exit?)" % (code, what)
 
 
-def kill_user_processes(user):
+def killuser_processes(user):
     """SIGKILL every process of the sandbox user (daemons and fork loops included).
 
     A child that becomes the sandbox user calls kill(-1, SIGKILL): the kernel then signals every
@@ -365,12 +365,12 @@ def kill_user_processes(user):
             finally:
                 os._exit(0)
         os.waitpid(pid, 0)
-        if not _user_processes(uid):
+        if not user_processes(uid):
             return
         time.sleep(0.05)
 
 
-def _user_processes(uid):
+def user_processes(uid):
     """Live (non-zombie) processes owned by uid."""
     found = []
     for pid in os.listdir("/proc"):

@@ -206,7 +206,7 @@ def test_fork_loop_fails_inside_the_worker(plans, tmp_path):
     body = "import os\nwhile True:\n    os.fork()\n"
     report = grade(attack(tmp_path, body), plans)
     expect_exact(report)
-    assert report.sandbox_uid is not None and not sandbox._user_processes(report.sandbox_uid)
+    assert report.sandbox_uid is not None and not sandbox.user_processes(report.sandbox_uid)
 
 
 # --------------------------------------------------------------------------- leaks
