@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..compare import MATCH
 from ..spec import CACHE, Case, GradedFunction, Mistake, standard_cases
-from .common import F64, grads, leaves, model_mistake, randint, randn
+from .common import F64, backward_maker, grads, leaves, model_mistake, randint, randn
 
 FILE = "attention"
 NEG_INF = float("-inf")
@@ -317,33 +317,8 @@ def make_mha(g, case, backward=False):
     return i
 
 
-def _backward_maker(make):
-    return lambda g, case: make(g, case, backward=True)
-
 
 # --------------------------------------------------------------------------- mistakes
-def _nan_aware_mistake(hint, model):
-    """Like common.model_mistake, for models that give NaN (0/0, inf/inf) where the buggy code
-    does: NaN must sit in the same places, and the rest must match."""
-
-    def detect(inputs, name, got, expected):
-        with torch.no_grad():
-            buggy = model(inputs).get(name)
-        if buggy is None or tuple(buggy.shape) != tuple(got.shape):
-            return False
-        b = buggy.detach().to("cpu", F64)
-        nan_b, nan_g = torch.isnan(b), torch.isnan(got)
-        if not torch.equal(nan_b, nan_g):
-            return False
-        if nan_b.all():  # no evidence either way: many mistakes give NaN everywhere
-            return False
-        b, gg = b[~nan_b], got[~nan_g]
-        scale = max(float(b.abs().max()), 1e-30)
-        return float((gg - b).abs().max()) <= MATCH * scale
-
-    return Mistake(hint, detect)
-
-
 def _softmax(scores, mask, how="right", dim=-1):
     """Attention weights from scores (mask broadcast to scores), the right way or a known wrong way."""
     if how == "naive":  # exp of the raw scores, no max shift
@@ -396,9 +371,9 @@ def _mask_mistakes(model):
     return [
         model_mistake(HINT_MASK_IGNORED, lambda i: model(i, how="ignored")),
         model_mistake(HINT_MASK_AFTER, lambda i: model(i, how="after")),
-        _nan_aware_mistake(HINT_MASK_RENORM, lambda i: model(i, how="after_renorm")),
+        model_mistake(HINT_MASK_RENORM, lambda i: model(i, how="after_renorm")),
         model_mistake(HINT_MASK_ZEROED, lambda i: model(i, how="zeroed")),
-        _nan_aware_mistake(HINT_NAIVE, lambda i: model(i, how="naive")),
+        model_mistake(HINT_NAIVE, lambda i: model(i, how="naive")),
     ]
 
 
@@ -415,7 +390,7 @@ def _dot_forward_mistakes():
         model_mistake(HINT_SCALE_MISSING, lambda i: _dot_model(i, scale="none")),
         model_mistake(HINT_SCALE_DK, lambda i: _dot_model(i, scale="Dk")),
         model_mistake(HINT_SCALE_DV, lambda i: _dot_model(i, scale="Dv")),
-        _nan_aware_mistake(HINT_AXIS, lambda i: _dot_model(i, dim=0)),
+        model_mistake(HINT_AXIS, lambda i: _dot_model(i, dim=0)),
     ] + _mask_mistakes(lambda i, how: _dot_model(i, how=how))
 
 
@@ -455,7 +430,7 @@ def _additive_backward_model(i, subtract=True, tanh_grad=True, positions="sum"):
 
 
 def _additive_forward_mistakes():
-    return [_nan_aware_mistake(HINT_AXIS, lambda i: _additive_model(i, dim=0))] + \
+    return [model_mistake(HINT_AXIS, lambda i: _additive_model(i, dim=0))] + \
         _mask_mistakes(lambda i, how: _additive_model(i, how=how))
 
 
@@ -585,7 +560,7 @@ MHA_FORWARD_MISTAKES = [
                   "of one head", lambda i: _mha_model(i, scale="none")),
     model_mistake("each head's scores are divided by sqrt(E), the model width; the scale of a head is "
                   "1/sqrt(E/num_heads), the width of one head", lambda i: _mha_model(i, scale="model")),
-    _nan_aware_mistake(HINT_HEADS_AXIS, lambda i: _mha_model(i, dim=1)),
+    model_mistake(HINT_HEADS_AXIS, lambda i: _mha_model(i, dim=1)),
     model_mistake("the heads are interleaved columns (head j = columns j, j+num_heads, ...): head j is the "
                   "contiguous block of columns j*E/num_heads ... (j+1)*E/num_heads - 1, i.e. "
                   "reshape(..., num_heads, E // num_heads)", lambda i: _mha_model(i, layout="interleaved")),
@@ -668,7 +643,7 @@ FUNCTIONS = [
         dot_attention_forward_oracle, _cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC),
         mistakes=_dot_forward_mistakes()),
     GradedFunction(
-        "dot_attention_backward", FILE, 3, ("dcontext", CACHE), ("dq", "dK", "dV"), _backward_maker(make_dot),
+        "dot_attention_backward", FILE, 3, ("dcontext", CACHE), ("dq", "dK", "dV"), backward_maker(make_dot),
         dot_attention_backward_oracle, _cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC),
         forward="dot_attention_forward", mistakes=_dot_backward_mistakes(), rtol=BACKWARD_RTOL),
     GradedFunction(
@@ -677,7 +652,7 @@ FUNCTIONS = [
         mistakes=_additive_forward_mistakes()),
     GradedFunction(
         "additive_attention_backward", FILE, 4, ("dcontext", CACHE), ("dq", "dK", "dV", "dWq", "dWk", "dv"),
-        _backward_maker(make_additive), additive_attention_backward_oracle,
+        backward_maker(make_additive), additive_attention_backward_oracle,
         _cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC), forward="additive_attention_forward",
         mistakes=_additive_backward_mistakes(), rtol=BACKWARD_RTOL),
     GradedFunction(
@@ -689,7 +664,7 @@ FUNCTIONS = [
         hard_attention_forward_oracle, _cases(HARD_SMALL, HARD_MEDIUM, HARD_EDGES, HARD_PUBLIC),
         mistakes=HARD_MISTAKES),
     GradedFunction(
-        "hard_attention_backward", FILE, 1, ("dcontext", CACHE), ("dq", "dK", "dV"), _backward_maker(make_hard),
+        "hard_attention_backward", FILE, 1, ("dcontext", CACHE), ("dq", "dK", "dV"), backward_maker(make_hard),
         hard_attention_backward_oracle, _cases(HARD_SMALL, HARD_MEDIUM, HARD_EDGES, HARD_PUBLIC),
         forward="hard_attention_forward", mistakes=HARD_BACKWARD_MISTAKES),
     GradedFunction(
@@ -698,7 +673,7 @@ FUNCTIONS = [
         mistakes=MHA_FORWARD_MISTAKES),
     GradedFunction(
         "multihead_attention_backward", FILE, 5, ("dout", CACHE), ("dq", "dK", "dV", "dWq", "dWk", "dWv", "dWo"),
-        _backward_maker(make_mha), multihead_attention_backward_oracle,
+        backward_maker(make_mha), multihead_attention_backward_oracle,
         _cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC), forward="multihead_attention_forward",
         mistakes=MHA_BACKWARD_MISTAKES, rtol=BACKWARD_RTOL),
 ]

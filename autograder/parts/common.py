@@ -36,10 +36,17 @@ def leaves(inputs, names):
     return out
 
 
+def backward_maker(make):
+    """The maker of a backward check: the forward's inputs plus the upstream gradients."""
+    return lambda g, case: make(g, case, backward=True)
+
+
 def model_mistake(hint, model):
     """A Mistake detected by comparing the student's output with a model of the buggy code.
 
-    model(inputs) returns a dict output-name -> what the buggy code computes.
+    model(inputs) returns a dict output-name -> what the buggy code computes. Where the buggy
+    code gives NaN (0/0, inf/inf), the student's output must have NaN in the same places and
+    match elsewhere; an all-NaN model proves nothing (many mistakes give that) and never matches.
     """
 
     def detect(inputs, name, got, expected):
@@ -48,7 +55,13 @@ def model_mistake(hint, model):
         if buggy is None or tuple(buggy.shape) != tuple(got.shape):
             return False
         b = buggy.detach().to("cpu", F64)
+        nan_b = torch.isnan(b)
+        if not torch.equal(nan_b, torch.isnan(got)) or (nan_b.all() and b.numel()):
+            return False
+        b, g = b[~nan_b], got[~nan_b]
+        if b.numel() == 0:
+            return False
         scale = max(float(b.abs().max()), 1e-30)
-        return float((got - b).abs().max()) <= MATCH * scale
+        return float((g - b).abs().max()) <= MATCH * scale
 
     return Mistake(hint, detect)

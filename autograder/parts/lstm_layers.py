@@ -9,7 +9,7 @@ import torch
 from torch.func import functional_call
 
 from ..spec import CACHE, GradedFunction, standard_cases
-from .common import F64, grads, leaves, model_mistake, randn
+from .common import F64, backward_maker, grads, leaves, model_mistake, randn
 
 FILE = "lstm_layers"
 
@@ -95,9 +95,6 @@ def make_seq(g, case, backward=False):
         i["dh"] = randn(g, N, T, H)
     return i
 
-
-def _backward_maker(make):
-    return lambda g, case: make(g, case, backward=True)
 
 
 # --------------------------------------------------------------------------- mistake models
@@ -225,7 +222,7 @@ FUNCTIONS = [
         mistakes=_forward_mistakes(_step_forward_model)),
     GradedFunction(
         "lstm_step_backward", FILE, 5, ("dnext_h", "dnext_c", CACHE),
-        ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"), _backward_maker(make_step), lstm_step_backward_oracle,
+        ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"), backward_maker(make_step), lstm_step_backward_oracle,
         standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES), forward="lstm_step_forward",
         mistakes=STEP_BACKWARD_MISTAKES),
     GradedFunction(
@@ -234,6 +231,6 @@ FUNCTIONS = [
         mistakes=_forward_mistakes(_seq_model) + [model_mistake(C0_H0, _seq_model(c0="h0"))]),
     GradedFunction(
         "lstm_backward", FILE, 6, ("dh", CACHE), ("dx", "dh0", "dWx", "dWh", "db"),
-        _backward_maker(make_seq), lstm_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES),
+        backward_maker(make_seq), lstm_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES),
         forward="lstm_forward", time_axis=TIME, mistakes=SEQ_BACKWARD_MISTAKES),
 ]

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..spec import CACHE, GradedFunction, Mistake, standard_cases
-from .common import F64, grads, leaves, model_mistake, randint, randn
+from .common import F64, backward_maker, grads, leaves, model_mistake, randint, randn
 
 FILE = "rnn_layers"
 
@@ -194,9 +194,6 @@ def make_loss(g, case):
     return {"x": x, "y": y, "mask": mask}
 
 
-def _backward_maker(make):
-    return lambda g, case: make(g, case, backward=True)
-
 
 # --------------------------------------------------------------------------- mistakes
 def _tanh_grad_mistakes():
@@ -290,7 +287,7 @@ FUNCTIONS = [
         standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES)),
     GradedFunction(
         "rnn_step_backward", FILE, 4, ("dnext_h", CACHE), ("dx", "dprev_h", "dWx", "dWh", "db"),
-        _backward_maker(make_step), rnn_step_backward_oracle,
+        backward_maker(make_step), rnn_step_backward_oracle,
         standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES), forward="rnn_step_forward",
         mistakes=_tanh_grad_mistakes()),
     GradedFunction(
@@ -298,7 +295,7 @@ FUNCTIONS = [
         standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES), time_axis=TIME),
     GradedFunction(
         "rnn_backward", FILE, 6, ("dh", CACHE), ("dx", "dh0", "dWx", "dWh", "db"),
-        _backward_maker(make_seq), rnn_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES),
+        backward_maker(make_seq), rnn_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES),
         forward="rnn_forward", time_axis=TIME,
         mistakes=[model_mistake(
             "the gradient that flows back from step t+1 into h[:, t] is not added: at each step "
@@ -309,13 +306,13 @@ FUNCTIONS = [
     GradedFunction(
         "birnn_backward", FILE, 5, ("dh", CACHE),
         ("dx", "dh0_f", "dh0_b", "dWx_f", "dWh_f", "db_f", "dWx_b", "dWh_b", "db_b"),
-        _backward_maker(make_bi), birnn_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES),
+        backward_maker(make_bi), birnn_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES),
         forward="birnn_forward", time_axis=TIME),
     GradedFunction(
         "word_embedding_forward", FILE, 1, ("x", "W"), ("out", CACHE), make_embed,
         word_embedding_forward_oracle, standard_cases(EMBED_SMALL, EMBED_MEDIUM, EMBED_EDGES), time_axis=TIME),
     GradedFunction(
-        "word_embedding_backward", FILE, 2, ("dout", CACHE), ("dW",), _backward_maker(make_embed),
+        "word_embedding_backward", FILE, 2, ("dout", CACHE), ("dW",), backward_maker(make_embed),
         word_embedding_backward_oracle, standard_cases(EMBED_SMALL, EMBED_MEDIUM, EMBED_EDGES),
         forward="word_embedding_forward",
         mistakes=[Mistake(
@@ -328,7 +325,7 @@ FUNCTIONS = [
         time_axis=TIME),
     GradedFunction(
         "temporal_affine_backward", FILE, 2, ("dout", CACHE), ("dx", "dw", "db"),
-        _backward_maker(make_affine), temporal_affine_backward_oracle,
+        backward_maker(make_affine), temporal_affine_backward_oracle,
         standard_cases(AFFINE_SMALL, AFFINE_MEDIUM, AFFINE_EDGES), forward="temporal_affine_forward",
         time_axis=TIME),
     GradedFunction(
