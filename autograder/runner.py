@@ -16,7 +16,8 @@ from typing import Dict, List, Optional
 import torch
 
 from . import compare, registry, static
-from .sandbox import Limits, Worker, WorkerLost, hide_from_sandbox, sandbox_user, user_processes
+from .sandbox import (Limits, Worker, WorkerLost, hide_from_sandbox, remove_user_files, sandbox_user,
+                      user_processes)
 from .spec import CACHE, Case, DictArg, GradedFunction
 from .submission import locate, make_scratch
 from .wire import Received
@@ -173,6 +174,7 @@ class _Session:
     def __init__(self, scratch, limits, use_cuda, deadline, user):
         self.scratch, self.limits, self.use_cuda, self.deadline = scratch, limits, use_cuda, deadline
         self.user = user
+        self.network_exposed = False  # a worker started without network isolation (as root)
         self.worker = None
         self.loaded = set()  # modules imported in the current worker
         self.load_errors = {}  # module -> student-facing message (kept across restarts)
@@ -216,6 +218,7 @@ class _Session:
         self.lost()
         try:
             self.worker = Worker(self.scratch, self.limits, self.use_cuda, self.user).start()
+            self.network_exposed |= self.user is not None and not self.worker.network_isolated
         except WorkerLost:
             self.lost()
             raise
@@ -276,6 +279,9 @@ def grade(submission, plan, limits=None, budget=None):
     finally:
         session.close()
         if user is not None:
+            remove_user_files(user.uid)
+            if session.network_exposed:
+                notes.append("network isolation was not available here: student code could reach the network")
             user.release()
         shutil.rmtree(scratch, ignore_errors=True)
     for fn in fns:

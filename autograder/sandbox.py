@@ -18,6 +18,7 @@ import os
 import pwd
 import resource
 import select
+import shutil
 import signal
 import stat
 import struct
@@ -147,12 +148,12 @@ def hide_from_sandbox(root, secret_names=("autograder", "solutions", "tests", ".
 
 
 def _unshare_network():
-    """Best effort: put this (child) process into a new, empty network namespace."""
+    """Put this (child) process into a new, empty network namespace. True when it worked."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.unshare(0x40000000)  # CLONE_NEWNET
+        return libc.unshare(0x40000000) == 0  # CLONE_NEWNET
     except Exception:
-        pass
+        return False
 
 
 class _OutputSink(threading.Thread):
@@ -196,6 +197,7 @@ class Worker:
         self.proc = None
         self.next_id = 0
         self.info = {}
+        self.network_isolated = False
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self):
@@ -207,9 +209,12 @@ class Worker:
             raise RuntimeError("refusing to run student code as root: pass a SandboxUser")
         memory = 0 if self.use_cuda else limits.memory_mb
 
+        flag_r, flag_w = os.pipe()  # the child writes one byte here if network isolation failed
+
         def preexec():
             if user is not None:
-                _unshare_network()
+                if not _unshare_network():
+                    os.write(flag_w, b"n")
                 os.setgroups([])
                 os.setgid(user[1])
                 os.setuid(user[0])
@@ -238,9 +243,14 @@ class Worker:
                 stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=(req_r, resp_w),
                 cwd=self.scratch, env=env, start_new_session=True, preexec_fn=preexec, close_fds=True)
         finally:
-            os.close(req_r)
-            os.close(resp_w)
-            os.close(out_w)
+            for fd in (req_r, resp_w, out_w, flag_w):
+                os.close(fd)
+        os.set_blocking(flag_r, False)
+        try:
+            self.network_isolated = user is not None and not os.read(flag_r, 1)
+        except BlockingIOError:
+            self.network_isolated = user is not None
+        os.close(flag_r)
         self.req_w, self.resp_r = req_w, resp_r
         self.output = _OutputSink(out_r, limits.output_bytes)
         self.output.start()
@@ -368,6 +378,44 @@ def killuser_processes(user):
         if not user_processes(uid):
             return
         time.sleep(0.05)
+
+
+SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def remove_user_files(uid, folders=SHARED_WRITABLE):
+    """Delete what the sandbox uid left in the world-writable folders (links are not followed).
+
+    Safe because the uid is the sandbox's own: nothing else owns files under it. Only folders
+    the uid could write to are searched (world-writable ones), so this stays fast. Returns the
+    number of entries removed.
+    """
+    removed = 0
+    stack = [top for top in folders if os.path.isdir(top)]
+    while stack:
+        folder = stack.pop()
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if st.st_uid == uid:
+                try:
+                    if stat.S_ISDIR(st.st_mode):
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        os.unlink(path)
+                    removed += 1
+                except OSError:
+                    pass
+            elif stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_IWOTH:
+                stack.append(path)
+    return removed
 
 
 def user_processes(uid):

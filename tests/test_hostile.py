@@ -284,3 +284,19 @@ def test_budget_keeps_a_slow_submission_inside_the_time_limit(plans, tmp_path):
     report = runner.grade(sub, plans(["rnn_layers"]), Limits(call_timeout=1.0), budget=8.0)
     assert time.monotonic() - start < 20
     assert any("time budget" in c.message for fr in report.functions for c in fr.checks)
+
+
+@root_only
+def test_files_left_in_shared_folders_are_removed(plans, tmp_path):
+    token = "ag-left-%d" % os.getpid()
+    places = ["/tmp/" + token, "/var/tmp/" + token, "/dev/shm/" + token]
+    body = ("import os\n"
+            "for p in %r:\n"
+            "    try:\n        open(p, 'w').write('left behind')\n    except OSError:\n        pass\n"
+            "os.makedirs('/tmp/%s-dir/sub', exist_ok=True)\n"
+            "raise RuntimeError('planted files')\n") % (places, token)
+    report = grade(attack(tmp_path, body), plans)
+    expect_exact(report)
+    for p in places + ["/tmp/%s-dir" % token]:
+        assert not os.path.exists(p), p
+    assert not any("network isolation" in n for n in report.notes), report.notes
