@@ -361,8 +361,7 @@ def run_check(session, prep, touched, res, gave_up):
                                       session.timeout(), "in %s" % fn.name)
     except WorkerLost as e:
         session.lost()
-        gave_up[fn.name] = "skipped: an earlier check of %s lost the worker (%s)" % (
-            fn.name, "timed out" if "timed out" in e.reason else "it crashed")
+        gave_up[fn.name] = "skipped: an earlier check of %s already lost the worker: %s" % (fn.name, e.reason)
         return result(False, e.reason)
     if session.strays():  # processes the call left behind go before the next check runs
         session.lost()

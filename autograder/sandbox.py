@@ -334,6 +334,9 @@ class Worker:
             except EOFError:
                 raise WorkerLost(self._death(what))
             except (wire.WireError, ValueError, OSError) as e:
+                if "too large" in str(e):
+                    raise WorkerLost("the values returned %s are too large to send back (over %d MB)"
+                                     % (what, wire.MAX_PAYLOAD >> 20))
                 raise WorkerLost("the worker sent malformed data %s (%s)" % (what, e))
             if want_id is None or (isinstance(msg, dict) and msg.get("id") == want_id):
                 return msg

@@ -300,3 +300,8 @@ def test_files_left_in_shared_folders_are_removed(plans, tmp_path):
     for p in places + ["/tmp/%s-dir" % token]:
         assert not os.path.exists(p), p
     assert not any("network isolation" in n for n in report.notes), report.notes
+
+
+def test_a_huge_return_value_is_refused_without_taking_the_grader_down(plans, tmp_path):
+    body = "return torch.zeros(6_000_000, dtype=torch.float64), (x, W.shape[0])\n"
+    expect_exact(grade(attack(tmp_path, body), plans), words="too large")  # the backward's check calls it
