@@ -214,14 +214,18 @@ class _Session:
         """The per-call limit, cut short when the overall budget is nearly spent."""
         return max(0.5, min(self.limits.call_timeout, self.deadline - time.monotonic()))
 
-    def restart(self):
-        self.lost()
-        try:
-            self.worker = Worker(self.scratch, self.limits, self.use_cuda, self.user).start()
-            self.network_exposed |= self.user is not None and not self.worker.network_isolated
-        except WorkerLost:
+    def restart(self, tries=2):
+        """A fresh worker; a failed start is tried once more before it counts."""
+        for attempt in range(tries):
             self.lost()
-            raise
+            try:
+                self.worker = Worker(self.scratch, self.limits, self.use_cuda, self.user).start()
+                self.network_exposed |= self.user is not None and not self.worker.network_isolated
+                return
+            except WorkerLost:
+                self.lost()
+                if attempt == tries - 1:
+                    raise
 
     def lost(self):
         if self.worker is not None:
@@ -252,30 +256,27 @@ def grade(submission, plan, limits=None, budget=None):
     notes = static_notes(statuses, results)
     touched = {fn.name: {"modified": set()} for fn in fns}
     gave_up = {}  # function -> reason its remaining checks are skipped
+    fatal = None  # set when no worker can be started: nothing more can run
+
+    def fail(prep, message):
+        return CheckResult(prep.case.label, prep.case.hidden, prep.case.weight, False, message)
+
     try:
         for prep in plan.checks:
             fn = prep.fn
             res = results[fn.name]
-            status = statuses[fn.file]
-            if status.error:
-                res.checks.append(CheckResult(prep.case.label, prep.case.hidden, prep.case.weight, False, status.error))
+            error = statuses[fn.file].error or gave_up.get(fn.name) or fatal
+            if error is None and time.monotonic() > deadline:
+                error = "not run: the overall time budget of %g s ran out" % budget
+            if error:
+                res.checks.append(fail(prep, error))
                 continue
-            if fn.name in gave_up:
-                res.checks.append(CheckResult(prep.case.label, prep.case.hidden, prep.case.weight, False,
-                                              gave_up[fn.name]))
-                continue
-            if time.monotonic() > deadline:
-                res.checks.append(CheckResult(prep.case.label, prep.case.hidden, prep.case.weight, False,
-                                              "not run: the overall time budget of %g s ran out" % budget))
-                continue
-            res.checks.append(run_check(session, prep, touched[fn.name], res, gave_up))
-    except WorkerLost as e:  # the worker cannot even start: nothing can be graded
-        notes.append("the worker could not start: %s" % e.reason)
-        for prep in plan.checks:
-            res = results[prep.fn.name]
-            if len(res.checks) < sum(1 for p in plan.checks if p.fn is prep.fn):
-                res.checks.append(CheckResult(prep.case.label, prep.case.hidden, prep.case.weight, False,
-                                              "not run: the worker could not start (%s)" % e.reason))
+            try:
+                res.checks.append(run_check(session, prep, touched[fn.name], res, gave_up))
+            except WorkerLost as e:
+                fatal = "not run: the worker could not start (%s)" % e.reason
+                notes.append("the worker could not start: %s" % e.reason)
+                res.checks.append(fail(prep, fatal))
     finally:
         session.close()
         if user is not None:

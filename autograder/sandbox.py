@@ -258,11 +258,14 @@ class Worker:
             wire_src = f.read()
         with open(os.path.join(_HERE, "worker.py")) as f:
             worker_src = f.read()
-        self._send({"wire": wire_src, "worker": worker_src}, raw_json=True)
-        self.info = self._receive(None, time.monotonic() + limits.startup_timeout, "starting Python and torch")
-        if not isinstance(self.info, dict) or not self.info.get("ready"):
+        try:
+            self._send({"wire": wire_src, "worker": worker_src}, raw_json=True)
+            self.info = self._receive(None, time.monotonic() + limits.startup_timeout, "starting Python and torch")
+            if not isinstance(self.info, dict) or not self.info.get("ready"):
+                raise WorkerLost("the worker did not start")
+        except WorkerLost:
             self.stop()
-            raise WorkerLost("the worker did not start")
+            raise
         return self
 
     def stop(self):

@@ -158,3 +158,13 @@ def test_inputs_modified_in_place_are_their_own_failure_and_do_not_corrupt_value
     failed = [c for c in fr.checks if not c.passed]
     assert [c.name for c in failed] == ["inputs left unchanged"], [(c.name, c.message) for c in failed]
     assert "dout" in failed[0].message
+
+
+def test_a_worker_that_cannot_start_still_gives_valid_results(plans, tmp_path):
+    report = runner.grade(SOLUTIONS, plans(RNN), Limits(startup_timeout=0.01))
+    assert all(s == 0 for s in scores(report).values())
+    assert any("could not start" in n for n in report.notes)
+    for fn in registry.select(files=RNN):
+        assert "the worker could not start" in messages(report, fn.name)
+    from autograder import results
+    json.dumps(results.gradescope(report))
