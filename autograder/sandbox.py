@@ -104,9 +104,6 @@ class SandboxUser:
     def __iter__(self):
         return iter((self.uid, self.gid))
 
-    def __getitem__(self, i):
-        return (self.uid, self.gid)[i]
-
     def release(self):
         if self.fd is not None:
             os.close(self.fd)

@@ -76,10 +76,6 @@ def test_files_one_folder_down_are_found(plans, tmp_path):
     assert scores(report) == full(report)
 
 
-def _rnn_only(report):
-    return {k: v for k, v in scores(report).items()}
-
-
 @pytest.mark.parametrize("content,words", [
     (None, "was not found"),
     ("", "is empty"),

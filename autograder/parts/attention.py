@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..compare import MATCH
 from ..spec import CACHE, Case, GradedFunction, Mistake, standard_cases
-from .common import F64, backward_maker, grads, leaves, model_mistake, randint, randn
+from .common import F64, backward_maker, layer_oracles, model_mistake, randint, randn
 
 FILE = "attention"
 NEG_INF = float("-inf")
@@ -42,17 +42,9 @@ DOT_ARGS = ("q", "K", "V", "mask")
 DOT_GRADS = ("q", "K", "V")
 
 
-def dot_attention_forward_oracle(i):
-    return {"context": _sdpa(i["q"], i["K"], i["V"], i["mask"]),
-            "weights": _sdpa_weights(i["q"], i["K"], i["mask"])}
-
-
-def dot_attention_backward_oracle(i):
-    i = leaves(i, DOT_GRADS)
-    context = _sdpa(i["q"], i["K"], i["V"], i["mask"])
-    g = grads(context, i["dcontext"], i, DOT_GRADS)
-    return {"context": context.detach(), "weights": _sdpa_weights(i["q"], i["K"], i["mask"]),
-            "dq": g["q"], "dK": g["K"], "dV": g["V"]}
+dot_attention_forward_oracle, dot_attention_backward_oracle = layer_oracles(
+    lambda i: (_sdpa(i["q"], i["K"], i["V"], i["mask"]), _sdpa_weights(i["q"], i["K"], i["mask"])),
+    ("context", "weights"), DOT_GRADS, ("dcontext", None))
 
 
 ADD_ARGS = ("q", "K", "V", "Wq", "Wk", "v", "mask")
@@ -69,18 +61,8 @@ def _torch_additive(i):
     return torch.einsum("nl,nld->nd", weights, i["V"]), weights
 
 
-def additive_attention_forward_oracle(i):
-    context, weights = _torch_additive(i)
-    return {"context": context, "weights": weights}
-
-
-def additive_attention_backward_oracle(i):
-    i = leaves(i, ADD_GRADS)
-    context, weights = _torch_additive(i)
-    g = grads(context, i["dcontext"], i, ADD_GRADS)
-    out = {"context": context.detach(), "weights": weights.detach()}
-    out.update({"d" + n: g[n] for n in ADD_GRADS})
-    return out
+additive_attention_forward_oracle, additive_attention_backward_oracle = layer_oracles(
+    _torch_additive, ("context", "weights"), ADD_GRADS, ("dcontext", None))
 
 
 def local_attention_mask_oracle(i):
@@ -102,16 +84,8 @@ def _torch_hard(i):
     return V[torch.arange(N, device=V.device), index], index
 
 
-def hard_attention_forward_oracle(i):
-    context, index = _torch_hard(i)
-    return {"context": context, "index": index}
-
-
-def hard_attention_backward_oracle(i):
-    i = leaves(i, DOT_GRADS)
-    context, index = _torch_hard(i)
-    g = grads(context, i["dcontext"], i, DOT_GRADS)  # q and K do not reach the output: zeros
-    return {"context": context.detach(), "index": index, "dq": g["q"], "dK": g["K"], "dV": g["V"]}
+hard_attention_forward_oracle, hard_attention_backward_oracle = layer_oracles(
+    _torch_hard, ("context", "index"), DOT_GRADS, ("dcontext", None))  # q, K never reach the output
 
 
 MHA_ARGS = ("q", "K", "V", "Wq", "Wk", "Wv", "Wo", "num_heads", "mask")
@@ -131,18 +105,8 @@ def _torch_mha(i):
     return out.squeeze(0), weights.squeeze(2)  # (1, N, E) -> (N, E); (N, h, 1, L) -> (N, h, L)
 
 
-def multihead_attention_forward_oracle(i):
-    out, weights = _torch_mha(i)
-    return {"out": out, "weights": weights}
-
-
-def multihead_attention_backward_oracle(i):
-    i = leaves(i, MHA_GRADS)
-    out, weights = _torch_mha(i)
-    g = grads(out, i["dout"], i, MHA_GRADS)
-    res = {"out": out.detach(), "weights": weights.detach()}
-    res.update({"d" + n: g[n] for n in MHA_GRADS})
-    return res
+multihead_attention_forward_oracle, multihead_attention_backward_oracle = layer_oracles(
+    _torch_mha, ("out", "weights"), MHA_GRADS, ("dout", None))
 
 
 # --------------------------------------------------------------------------- input makers

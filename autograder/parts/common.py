@@ -36,6 +36,33 @@ def leaves(inputs, names):
     return out
 
 
+def layer_oracles(run, outputs, wrt, upstream):
+    """The forward and backward oracles of a layer whose torch version is `run`.
+
+    run(inputs) returns the tensor (or tuple of tensors) named `outputs`. The forward oracle
+    returns them by name. The backward oracle returns them too (a backward check compares the
+    student's forward with them) and adds "d<name>" for each name in `wrt`: autograd of
+    sum_k outputs[k] * inputs[upstream[k]] (upstream[k] None: output k is not differentiated).
+    """
+
+    def as_tuple(value):
+        return value if isinstance(value, tuple) else (value,)
+
+    def forward(i):
+        return dict(zip(outputs, as_tuple(run(i))))
+
+    def backward(i):
+        i = leaves(i, wrt)
+        outs = as_tuple(run(i))
+        used = [(o, i[u]) for o, u in zip(outs, upstream) if u is not None]
+        g = grads([o for o, _ in used], [u for _, u in used], i, wrt)
+        res = {name: o.detach() for name, o in zip(outputs, outs)}
+        res.update({"d" + n: g[n] for n in wrt})
+        return res
+
+    return forward, backward
+
+
 def backward_maker(make):
     """The maker of a backward check: the forward's inputs plus the upstream gradients."""
     return lambda g, case: make(g, case, backward=True)

@@ -9,7 +9,7 @@ import torch
 from torch.func import functional_call
 
 from ..spec import CACHE, GradedFunction, standard_cases
-from .common import F64, backward_maker, grads, leaves, model_mistake, randn
+from .common import F64, backward_maker, layer_oracles, model_mistake, randn
 
 FILE = "lstm_layers"
 
@@ -49,28 +49,10 @@ STEP_ARGS = ("x", "prev_h", "prev_c", "Wx", "Wh", "b")
 SEQ_ARGS = ("x", "h0", "Wx", "Wh", "b")
 
 
-def lstm_step_forward_oracle(i):
-    next_h, next_c = _torch_lstm_step(i)
-    return {"next_h": next_h, "next_c": next_c}
-
-
-def lstm_step_backward_oracle(i):
-    i = leaves(i, STEP_ARGS)
-    next_h, next_c = _torch_lstm_step(i)
-    g = grads([next_h, next_c], [i["dnext_h"], i["dnext_c"]], i, STEP_ARGS)
-    return {"next_h": next_h.detach(), "next_c": next_c.detach(), "dx": g["x"], "dprev_h": g["prev_h"],
-            "dprev_c": g["prev_c"], "dWx": g["Wx"], "dWh": g["Wh"], "db": g["b"]}
-
-
-def lstm_forward_oracle(i):
-    return {"h": _torch_lstm(*(i[n] for n in SEQ_ARGS))}
-
-
-def lstm_backward_oracle(i):
-    i = leaves(i, SEQ_ARGS)
-    h = _torch_lstm(*(i[n] for n in SEQ_ARGS))
-    g = grads(h, i["dh"], i, SEQ_ARGS)
-    return {"h": h.detach(), "dx": g["x"], "dh0": g["h0"], "dWx": g["Wx"], "dWh": g["Wh"], "db": g["b"]}
+lstm_step_forward_oracle, lstm_step_backward_oracle = layer_oracles(
+    _torch_lstm_step, ("next_h", "next_c"), STEP_ARGS, ("dnext_h", "dnext_c"))
+lstm_forward_oracle, lstm_backward_oracle = layer_oracles(
+    lambda i: _torch_lstm(*(i[n] for n in SEQ_ARGS)), ("h",), SEQ_ARGS, ("dh",))
 
 
 # --------------------------------------------------------------------------- input makers

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..spec import CACHE, GradedFunction, Mistake, standard_cases
-from .common import F64, backward_maker, grads, leaves, model_mistake, randint, randn
+from .common import F64, backward_maker, grads, layer_oracles, leaves, model_mistake, randint, randn
 
 FILE = "rnn_layers"
 
@@ -55,61 +55,15 @@ SEQ_ARGS = ("x", "h0", "Wx", "Wh", "b")
 BI_ARGS = ("x", "h0_f", "h0_b", "Wx_f", "Wh_f", "b_f", "Wx_b", "Wh_b", "b_b")
 
 
-def rnn_step_forward_oracle(i):
-    return {"next_h": _torch_rnn_step(i)}
-
-
-def rnn_step_backward_oracle(i):
-    i = leaves(i, STEP_ARGS)
-    next_h = _torch_rnn_step(i)
-    g = grads(next_h, i["dnext_h"], i, STEP_ARGS)
-    return {"next_h": next_h.detach(), "dx": g["x"], "dprev_h": g["prev_h"], "dWx": g["Wx"],
-            "dWh": g["Wh"], "db": g["b"]}
-
-
-def rnn_forward_oracle(i):
-    return {"h": _torch_rnn(*(i[n] for n in SEQ_ARGS))}
-
-
-def rnn_backward_oracle(i):
-    i = leaves(i, SEQ_ARGS)
-    h = _torch_rnn(*(i[n] for n in SEQ_ARGS))
-    g = grads(h, i["dh"], i, SEQ_ARGS)
-    return {"h": h.detach(), "dx": g["x"], "dh0": g["h0"], "dWx": g["Wx"], "dWh": g["Wh"], "db": g["b"]}
-
-
-def birnn_forward_oracle(i):
-    return {"h": _torch_birnn(i)}
-
-
-def birnn_backward_oracle(i):
-    i = leaves(i, BI_ARGS)
-    h = _torch_birnn(i)
-    g = grads(h, i["dh"], i, BI_ARGS)
-    out = {"h": h.detach(), "dx": g["x"]}
-    out.update({"d" + n: g[n] for n in BI_ARGS[1:]})
-    return out
-
-
-def word_embedding_forward_oracle(i):
-    return {"out": F.embedding(i["x"], i["W"])}
-
-
-def word_embedding_backward_oracle(i):
-    i = leaves(i, ("W",))
-    out = F.embedding(i["x"], i["W"])
-    return {"out": out.detach(), "dW": grads(out, i["dout"], i, ("W",))["W"]}
-
-
-def temporal_affine_forward_oracle(i):
-    return {"out": F.linear(i["x"], i["w"].T, i["b"])}
-
-
-def temporal_affine_backward_oracle(i):
-    i = leaves(i, ("x", "w", "b"))
-    out = F.linear(i["x"], i["w"].T, i["b"])
-    g = grads(out, i["dout"], i, ("x", "w", "b"))
-    return {"out": out.detach(), "dx": g["x"], "dw": g["w"], "db": g["b"]}
+rnn_step_forward_oracle, rnn_step_backward_oracle = layer_oracles(
+    _torch_rnn_step, ("next_h",), STEP_ARGS, ("dnext_h",))
+rnn_forward_oracle, rnn_backward_oracle = layer_oracles(
+    lambda i: _torch_rnn(*(i[n] for n in SEQ_ARGS)), ("h",), SEQ_ARGS, ("dh",))
+birnn_forward_oracle, birnn_backward_oracle = layer_oracles(_torch_birnn, ("h",), BI_ARGS, ("dh",))
+word_embedding_forward_oracle, word_embedding_backward_oracle = layer_oracles(
+    lambda i: F.embedding(i["x"], i["W"]), ("out",), ("W",), ("dout",))
+temporal_affine_forward_oracle, temporal_affine_backward_oracle = layer_oracles(
+    lambda i: F.linear(i["x"], i["w"].T, i["b"]), ("out",), ("x", "w", "b"), ("dout",))
 
 
 def _torch_loss(x, y, mask):
