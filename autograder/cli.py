@@ -18,33 +18,44 @@ def _split(text):
 
 
 def cmd_grade(args):
-    from . import registry, results, runner
+    from . import config, registry, results, runner, sandbox
 
     try:
-        functions = registry.select(_split(args.functions), _split(args.files))
-    except KeyError as e:
-        print("error: %s" % e.args[0], file=sys.stderr)
+        cfg = config.load(args.config)
+        functions = config.apply(cfg, registry.select(_split(args.functions), _split(args.files)))
+    except (KeyError, config.ConfigError) as e:
+        print("error: %s" % (e.args[0] if isinstance(e, KeyError) else e), file=sys.stderr)
         return 2
     try:
         plan = runner.build_plan(functions, device=args.device, seed=args.seed)
-        report = runner.grade(args.submission, plan, budget=args.budget)
-    except Exception:  # the grader itself failed: still leave a results.json behind
-        tb = traceback.format_exc()
-        print(tb, file=sys.stderr)
+        report = runner.grade(args.submission, plan, cfg.limits(), cfg.budget_seconds(args.budget))
+    except Exception as e:  # the grader itself failed: still leave a results.json behind
+        details = traceback.format_exc()
+        if isinstance(e, sandbox.EnvironmentFailure):
+            details = "%s\n\n%s\n\n%s" % (e, ENVIRONMENT_ADVICE, details)
+        print(details, file=sys.stderr)
         if args.output:
-            results.write_json(failure_results(tb), args.output)
+            results.write_json(failure_results(details), args.output)
         return 1
     print(results.table(report))
     if args.verbose and report.score < report.max_score:
         print()
         print(results.details(report))
     if args.output:
-        results.write_json(results.gradescope(report), args.output)
+        results.write_json(results.gradescope(report, cfg.visibility, cfg.hidden_details), args.output)
     return 0
 
 
+ENVIRONMENT_ADVICE = (
+    "This is the grading machine's environment, not the submission: the worker is started before "
+    "any student file is imported. Check that the grader's Python can import torch as an "
+    "unprivileged user (the sandbox uid), that the memory given to the container is enough "
+    "(AUTOGRADER_MEMORY_MB is what student code may use beyond torch itself), and run "
+    "`python -m autograder grade solutions` on the same machine.")
+
+
 def failure_results(tb):
-    """results.json when the grader itself crashed: visible entry, traceback hidden."""
+    """results.json when the grader itself failed: a visible entry, the details hidden (instructors see them)."""
     return {
         "score": 0.0,
         "output": "The autograder failed (not your code's fault). Your instructor has the details; "
@@ -101,6 +112,8 @@ def main(argv=None):
     g.add_argument("--functions", help="comma-separated function names (default: all)")
     g.add_argument("--files", help="comma-separated files, e.g. rnn_layers (default: all)")
     g.add_argument("--budget", type=float, help="overall time budget in seconds")
+    g.add_argument("--config", default=os.path.join(ROOT, "course.toml"),
+                   help="the course's settings (default: course.toml at the top of the kit)")
     g.add_argument("-v", "--verbose", action="store_true", help="print every failing check in full")
     g.set_defaults(func=cmd_grade)
     s = sub.add_parser("stubs", help="generate assignment/ from solutions/")

@@ -52,8 +52,12 @@ def function_output(fr, show_hidden):
     return "\n".join(out)
 
 
-def gradescope(report):
-    """The results.json dictionary for a Report."""
+def gradescope(report, visibility=None, hidden_details="after_published"):
+    """The results.json dictionary for a Report.
+
+    visibility: function name -> Gradescope visibility of its entry (default "visible");
+    hidden_details: the visibility of the entries that explain failed hidden checks.
+    """
     tests = []
     for fr in report.functions:
         fn = fr.fn
@@ -62,7 +66,7 @@ def gradescope(report):
             "score": fr.score,
             "max_score": fr.max_score,
             "output": _clip(function_output(fr, show_hidden=False)),
-            "visibility": "visible",
+            "visibility": (visibility or {}).get(fn.name, "visible"),
             "tags": [fn.name, fn.file],
         })
         hidden_failed = [c for c in fr.checks if c.hidden and not c.passed]
@@ -73,7 +77,7 @@ def gradescope(report):
                 "max_score": 0.0,
                 "output": _clip("\n".join("FAIL  %s\n      %s" % (c.name, c.message.replace("\n", "\n      "))
                                           for c in hidden_failed)),
-                "visibility": "after_published",
+                "visibility": hidden_details,
                 "tags": [fn.name, fn.file, "hidden-details"],
             })
     summary = "Score %s / %s." % (_fmt_points(report.score), _fmt_points(report.max_score))

@@ -16,8 +16,8 @@ from typing import Dict, List, Optional
 import torch
 
 from . import compare, registry, static
-from .sandbox import (Limits, Worker, WorkerLost, hide_from_sandbox, remove_user_files, sandbox_user,
-                      user_processes)
+from .sandbox import (EnvironmentFailure, Limits, Worker, WorkerLost, hide_from_sandbox, remove_user_files,
+                      sandbox_user, user_processes)
 from .spec import CACHE, Case, DictArg, GradedFunction
 from .submission import locate, make_scratch
 from .wire import Received
@@ -176,6 +176,7 @@ class _Session:
         self.user = user
         self.network_exposed = False  # a worker started without network isolation (as root)
         self.worker = None
+        self.started = False  # a worker has started at least once (student code may have run)
         self.loaded = set()  # modules imported in the current worker
         self.load_errors = {}  # module -> student-facing message (kept across restarts)
         self.output = []
@@ -215,17 +216,23 @@ class _Session:
         return max(0.5, min(self.limits.call_timeout, self.deadline - time.monotonic()))
 
     def restart(self, tries=2):
-        """A fresh worker; a failed start is tried once more before it counts."""
+        """A fresh worker; a failed start is tried once more before it counts.
+
+        The first start comes before any student code has run: its failure is the grader's
+        environment (EnvironmentFailure), never the student's. Later failures may be the student's
+        doing (a fork bomb, files left behind) and cost their checks.
+        """
         for attempt in range(tries):
             self.lost()
             try:
                 self.worker = Worker(self.scratch, self.limits, self.use_cuda, self.user).start()
                 self.network_exposed |= self.user is not None and not self.worker.network_isolated
+                self.started = True
                 return
-            except WorkerLost:
+            except WorkerLost as e:
                 self.lost()
                 if attempt == tries - 1:
-                    raise
+                    raise e if self.started else EnvironmentFailure(e.reason, e.output)
 
     def lost(self):
         if self.worker is not None:

@@ -4,8 +4,8 @@ The grading process never imports student code. A `Worker` is a fresh interprete
 `worker.py` (sent as source text over a pipe) in a scratch copy of the submission:
 - as an unprivileged user when the grader runs as root (as on Gradescope), in its own network
   namespace where the kernel allows it, with no supplementary groups;
-- with resource limits (address space, processes, file size, CPU time) and its own session, so
-  that the whole process group can be killed;
+- with resource limits (memory used, processes, file size) and its own session, so that the
+  whole process group can be killed;
 - with its stdout/stderr drained by a thread into a bounded buffer (a print flood neither
   stalls the worker nor fills the grader's memory).
 A call that runs past its deadline, or a worker that dies, raises `WorkerLost`; the caller
@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 
 from . import wire
+from .memory import POLL, Watchdog
 from .worker import BOOTSTRAP
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,16 +42,18 @@ class Limits:
 
     call_timeout: float = 10.0  # seconds of wall time for one call (or one import)
     startup_timeout: float = 90.0  # seconds to start the interpreter and import torch
-    # Address-space cap (RLIMIT_AS); 0 = none (CUDA runs need none). torch alone maps ~600 MB
-    # (~225 MB resident); 896 keeps grader + worker inside Gradescope's default 768 MB container.
-    memory_mb: int = 896
+    # Memory the student's code may use on top of the worker's own once torch is loaded; counted
+    # as memory used (writable private memory, and resident memory), never as address space: a
+    # CUDA build of torch maps ~3 GB it never touches. 0 = no limit. See `memory.py`.
+    memory_mb: int = 300
     nproc: int = 256  # processes + threads of the sandbox user (when root)
     fsize_mb: int = 64  # largest file the worker may write
     output_bytes: int = 32 * 1024  # student output kept for the report
 
     @classmethod
-    def from_env(cls):
-        lim = cls()
+    def from_env(cls, base=None):
+        """`base` (default: the defaults above) with the AUTOGRADER_* variables that are set."""
+        lim = base if base is not None else cls()
         for field, conv in (("call_timeout", float), ("startup_timeout", float), ("memory_mb", int),
                             ("nproc", int), ("fsize_mb", int), ("output_bytes", int)):
             value = os.environ.get("AUTOGRADER_" + field.upper())
@@ -65,6 +68,15 @@ class WorkerLost(Exception):
     def __init__(self, reason):
         super().__init__(reason)
         self.reason = reason
+        self.output = ""  # the worker's own output, when it could not start
+
+
+class EnvironmentFailure(RuntimeError):
+    """The worker could not start before any student code ran: the grader's environment is at fault."""
+
+    def __init__(self, reason, output=""):
+        super().__init__("the sandboxed worker (Python + torch) could not start, before any student "
+                         "code ran: %s\nWhat it printed:\n%s" % (reason, output.strip()[-3000:] or "(nothing)"))
 
 
 SANDBOX_UID = 64000  # default base: uids no account uses, so killing "all its processes" is safe
@@ -195,6 +207,7 @@ class Worker:
         self.next_id = 0
         self.info = {}
         self.network_isolated = False
+        self.watchdog = None  # memory.Watchdog once the worker has started
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self):
@@ -204,11 +217,18 @@ class Worker:
         user, limits = self.user, self.limits
         if user is None and os.geteuid() == 0:
             raise RuntimeError("refusing to run student code as root: pass a SandboxUser")
-        memory = 0 if self.use_cuda else limits.memory_mb
+        # RLIMIT_DATA is set by the worker itself once torch is loaded (not on CUDA runs, whose
+        # driver maps host memory lazily); the watchdog counts resident memory on every run.
+        data_mb = 0 if self.use_cuda else limits.memory_mb
 
         flag_r, flag_w = os.pipe()  # the child writes one byte here if network isolation failed
 
         def preexec():
+            try:  # if the container runs out of memory, the kernel kills student code first
+                with open("/proc/self/oom_score_adj", "w") as f:
+                    f.write("1000")
+            except OSError:
+                pass
             if user is not None:
                 if not _unshare_network():
                     os.write(flag_w, b"n")
@@ -216,8 +236,6 @@ class Worker:
                 os.setgid(user[1])
                 os.setuid(user[0])
                 resource.setrlimit(resource.RLIMIT_NPROC, (limits.nproc, limits.nproc))
-            if memory:
-                resource.setrlimit(resource.RLIMIT_AS, (memory << 20, memory << 20))
             resource.setrlimit(resource.RLIMIT_FSIZE, (limits.fsize_mb << 20, limits.fsize_mb << 20))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -236,7 +254,8 @@ class Worker:
                 env[key] = os.environ[key]
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-B", "-c", BOOTSTRAP, str(req_r), str(resp_w), self.scratch],
+                [sys.executable, "-I", "-B", "-c", BOOTSTRAP, str(req_r), str(resp_w), self.scratch,
+                 str(data_mb)],
                 stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=(req_r, resp_w),
                 cwd=self.scratch, env=env, start_new_session=True, preexec_fn=preexec, close_fds=True)
         finally:
@@ -260,9 +279,11 @@ class Worker:
             self.info = self._receive(None, time.monotonic() + limits.startup_timeout, "starting Python and torch")
             if not isinstance(self.info, dict) or not self.info.get("ready"):
                 raise WorkerLost("the worker did not start")
-        except WorkerLost:
+        except WorkerLost as e:
             self.stop()
+            e.output = self.output.text()  # what Python printed while starting (for the instructor)
             raise
+        self.watchdog = Watchdog(self.proc.pid, user[0] if user else None, limits.memory_mb)
         return self
 
     def stop(self):
@@ -318,10 +339,14 @@ class Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                raise TimeoutError
-            return os.read(fd, n)
+            while True:
+                ready, _, _ = select.select([fd], [], [], min(remaining, POLL))
+                if ready:
+                    return os.read(fd, n)
+                self._check_memory(what)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
 
         while True:
             try:
@@ -341,6 +366,15 @@ class Worker:
             if want_id is None or (isinstance(msg, dict) and msg.get("id") == want_id):
                 return msg
 
+    def _check_memory(self, what):
+        extra = self.watchdog.over() if self.watchdog is not None else None
+        if extra is not None:
+            self.stop()
+            raise WorkerLost("the worker was stopped %s: it used %d MB more than when it started, over the "
+                             "memory limit of %d MB (AUTOGRADER_MEMORY_MB raises it): look for tensors "
+                             "that grow without bound or far larger than the inputs"
+                             % (what, extra >> 20, self.limits.memory_mb))
+
     def _death(self, what):
         try:
             code = self.proc.wait(timeout=5)
@@ -356,6 +390,8 @@ class Worker:
                    signal.SIGSEGV: " (a segmentation fault: ctypes, or memory exhausted inside a library?)",
                    signal.SIGKILL: " (out of memory, or killed by another process)"}.get(sig, "")
             return "the worker process was killed by %s %s%s" % (name, what, why)
+        if self.watchdog is None:  # it never got as far as running student code
+            return "the worker process exited with status %d %s, before any student code ran" % (code, what)
         return "the worker process exited with status %d %s (sys.exit or os._exit?)" % (code, what)
 
 

@@ -40,7 +40,7 @@ sys.modules["_ag_wire"] = _m
 _g = {"__name__": "_ag_worker"}
 exec(compile(_src["worker"], "<grader:worker>", "exec"), _g)
 del _h, _p, _src, _m
-_g["main"](_rfd, _wfd, sys.argv[3])
+_g["main"](_rfd, _wfd, sys.argv[3], int(sys.argv[4]))
 """
 
 # Library entry points that do a part's work, or autograd (API.md "Conventions").
@@ -177,11 +177,27 @@ def describe_error(exc, scratch):
     return {"type": type(exc).__name__, "message": msg[:1500], "trace": "\n".join(frames[-6:])[:3000]}
 
 
-def main(rfd, wfd, scratch):
+def limit_private_memory(extra_mb):
+    """RLIMIT_DATA at what this process uses now plus extra_mb (see the grader's memory.py).
+
+    Called once torch is loaded and before any student file is: the limit then counts only what
+    the student's code allocates, whatever the build of torch mapped at import.
+    """
+    import resource
+
+    with open("/proc/self/status") as f:
+        now = next(int(line.split()[1]) << 10 for line in f if line.startswith("VmData:"))
+    cap = now + (extra_mb << 20)
+    resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
+
+
+def main(rfd, wfd, scratch, data_mb=0):
     wire = sys.modules["_ag_wire"]
     import torch
 
     torch.set_num_threads(1)
+    if data_mb:
+        limit_private_memory(data_mb)
     sys.path.insert(0, scratch)
     os.chdir(scratch)
     install_guards()

@@ -9,7 +9,7 @@ import torch
 from helpers import ASSIGNMENT, ROOT, SOLUTIONS, copy_solutions, full, make_variant, messages, scores, write_submission
 
 from autograder import cli, registry, runner
-from autograder.sandbox import Limits
+from autograder.sandbox import EnvironmentFailure, Limits
 
 FAST = Limits(call_timeout=3.0)
 RNN = ["rnn_layers"]
@@ -156,11 +156,22 @@ def test_inputs_modified_in_place_are_their_own_failure_and_do_not_corrupt_value
     assert "dout" in failed[0].message
 
 
-def test_a_worker_that_cannot_start_still_gives_valid_results(plans, tmp_path):
-    report = runner.grade(SOLUTIONS, plans(RNN), Limits(startup_timeout=0.01))
-    assert all(s == 0 for s in scores(report).values())
-    assert any("could not start" in n for n in report.notes)
-    for fn in registry.select(files=RNN):
-        assert "the worker could not start" in messages(report, fn.name)
-    from autograder import results
-    json.dumps(results.gradescope(report))
+def test_a_worker_that_cannot_start_is_the_graders_failure_not_the_students(plans, tmp_path):
+    """Before any student file is imported, a failed start is the environment's fault: the CLI
+    writes results.json as an autograder failure (the details in an entry instructors see),
+    never as the student's zero with a question about sys.exit."""
+    with pytest.raises(EnvironmentFailure, match="before any student code ran"):
+        runner.grade(SOLUTIONS, plans(RNN), Limits(startup_timeout=0.01))
+    out = str(tmp_path / "results.json")
+    r = subprocess.run([sys.executable, "-m", "autograder", "grade", SOLUTIONS, "-o", out, "--device", "cpu",
+                        "--files", "rnn_layers"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, AUTOGRADER_STARTUP_TIMEOUT="0.01"))
+    assert r.returncode == 1
+    data = json.load(open(out))
+    visible = [t for t in data["tests"] if t["visibility"] == "visible"]
+    hidden = [t for t in data["tests"] if t["visibility"] == "hidden"]
+    assert data["score"] == 0 and [t["name"] for t in visible] == ["autograder failed"]
+    assert "not your code's fault" in data["output"]
+    assert "before any student code ran" in hidden[0]["output"]
+    assert "grading machine's environment" in hidden[0]["output"]
+    assert "sys.exit" not in json.dumps(data)

@@ -77,6 +77,39 @@ def test_python_memory_hog_fails_with_the_limit_named(plans, tmp_path):
     expect_exact(grade(sub, plans), words="memory limit")
 
 
+# What a CUDA build of torch does at import (and CUDA when it starts): reserve gigabytes of address
+# space it never touches. Here the student's module does it at import, before any check runs: an
+# 8 GB PROT_NONE reservation and torch's own largest library mapped read-only until the read-only
+# file mappings pass 2 GB. An address-space cap (the old RLIMIT_AS of 896 MB) gave 0/82 this way.
+RESERVE = """import ctypes, glob, mmap, os
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_RESERVED = _libc.mmap(None, 8 << 30, 0, 0x22 | 0x4000, -1, 0)  # PROT_NONE, PRIVATE|ANONYMOUS|NORESERVE
+assert _RESERVED not in (None, ctypes.c_void_p(-1).value), "reservation failed: %d" % ctypes.get_errno()
+_lib = max(glob.glob(os.path.join(os.path.dirname(torch.__file__), "lib", "*.so*")), key=os.path.getsize)
+_MAPS = []
+while sum(len(m) for m in _MAPS) < (2 << 30):
+    with open(_lib, "rb") as _f:
+        _MAPS.append(mmap.mmap(_f.fileno(), 0, access=mmap.ACCESS_READ))
+"""
+
+
+def test_gigabytes_of_reserved_address_space_still_get_full_marks(plans, tmp_path):
+    sub = attack(tmp_path, "", at_import=RESERVE)
+    expect_exact(grade(sub, plans), zero=set())
+
+
+def test_two_gigabytes_of_tensors_are_stopped_even_beside_reserved_address_space(plans, tmp_path):
+    sub = attack(tmp_path, "hog = torch.ones((2 << 30) // 8, dtype=torch.float64)\n", at_import=RESERVE)
+    expect_exact(grade(sub, plans), words="memory limit")
+
+
+def test_shared_memory_that_the_data_limit_does_not_count_is_stopped_by_the_watchdog(plans, tmp_path):
+    body = "import mmap\nm = mmap.mmap(-1, 2 << 30)\nfor i in range(0, len(m), 4096):\n    m[i] = 1\n"
+    expect_exact(grade(attack(tmp_path, body), plans), words="memory limit")
+
+
 def test_print_flood_is_capped_and_results_stay_small(tmp_path):
     sub = attack(tmp_path, "for _ in range(200000):\n    print('spam' * 100)\n",
                  at_import="print('x' * (1 << 22))\n")
