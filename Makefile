@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-fast test-gpu demo stubs check-stubs grade clean
+.PHONY: setup test test-fast test-gpu demo stubs check-stubs grade autograder clean
 
 setup: $(STAMP)
 
@@ -43,5 +43,9 @@ DEVICE ?= auto
 grade: $(STAMP)
 	$(PY) -m autograder grade $(SUB) -o $(OUT) --device $(DEVICE)
 
+# Gradescope's autograder zip: upload dist/autograder.zip (course.toml is checked first)
+autograder: $(STAMP)
+	$(PY) -m autograder package -o dist/autograder.zip
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

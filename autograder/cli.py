@@ -3,6 +3,7 @@
     grade SUBMISSION_DIR -o results.json [--device cpu|cuda|auto] [--seed N] [--functions a,b]
     stubs [--check]            write assignment/ from solutions/ (or check it is up to date)
     list                       the graded functions and their points
+    package [-o ZIP]           Gradescope's autograder zip (default dist/autograder.zip)
 """
 import argparse
 import os
@@ -101,6 +102,18 @@ def cmd_list(args):
     return 0
 
 
+def cmd_package(args):
+    from . import packaging
+
+    try:
+        packed = packaging.build(args.output)
+    except packaging.PackagingError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    print(packaging.listing(packed, args.output))
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m autograder")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -121,5 +134,9 @@ def main(argv=None):
     s.set_defaults(func=cmd_stubs)
     ls = sub.add_parser("list", help="list the graded functions")
     ls.set_defaults(func=cmd_list)
+    pk = sub.add_parser("package", help="build Gradescope's autograder zip")
+    pk.add_argument("-o", "--output", default=os.path.join(ROOT, "dist", "autograder.zip"),
+                    help="where to write the zip (default: dist/autograder.zip)")
+    pk.set_defaults(func=cmd_package)
     args = p.parse_args(argv)
     return args.func(args)

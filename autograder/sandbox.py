@@ -140,7 +140,8 @@ def sandbox_user():
     return SandboxUser() if os.geteuid() == 0 else None
 
 
-def hide_from_sandbox(root, secret_names=("autograder", "solutions", "tests", ".git", "dist", "handouts")):
+def hide_from_sandbox(root, secret_names=("autograder", "solutions", "tests", ".git", "dist", "handouts",
+                                       "instructor_tests")):
     """As root: make the kit's own files unreadable to the sandbox user (others get no access).
 
     The kit's folder keeps only its traverse bit for others, so a virtual environment inside it

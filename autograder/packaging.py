@@ -1,0 +1,161 @@
+"""Gradescope's autograder zip (`make autograder`, `python -m autograder package`).
+
+Gradescope unzips the zip into /autograder/source, runs `setup.sh` once when it builds the
+autograder's image and `run_autograder` once per submission; both must sit at the zip's root.
+The zip holds those two scripts (kept in gradescope/), the grading package, the reference
+solutions, the pins setup.sh installs (requirements/grader.txt, the file `make setup` uses) and
+the helper that lets the sandbox user start the venv's Python; course.toml (checked first: a
+bad key stops the build, named) and instructor_tests/ when the kit has them. Never the kit's
+tests or bug corpora, the student stubs, git's or a venv's files, caches or bytecode.
+
+The build is deterministic: entries sorted by name, every timestamp 1980-01-01 00:00, modes
+fixed (0644; 0755 for the two scripts) whatever the working tree's modes are (grading as root
+makes the kit's folders unreadable to others), so the same sources give the same bytes.
+"""
+import os
+import re
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass
+
+KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_OUTPUT = os.path.join(KIT_ROOT, "dist", "autograder.zip")
+SCRIPTS = {"setup.sh": "gradescope/setup.sh", "run_autograder": "gradescope/run_autograder"}  # zip root <- kit
+PINS = "requirements/grader.txt"
+REQUIRED = ("autograder", "solutions", PINS, "tools/worker_python_access.py")
+OPTIONAL = ("pyproject.toml", "course.toml", "instructor_tests")
+SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ipynb_checkpoints"}
+SKIP_SUFFIXES = (".pyc", ".pyo", "~", ".swp", ".orig", ".rej")
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can hold
+FILE_MODE, SCRIPT_MODE = 0o644, 0o755
+_INCLUDE = re.compile(r"^\s*(?:-r|--requirement|-c|--constraint)[\s=]+(\S+)")
+
+
+class PackagingError(Exception):
+    """The zip cannot be built (a required file is missing, a file is not regular, a bad course.toml)."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file of the zip: its name in the zip, where it comes from, its size in bytes."""
+
+    arcname: str
+    source: str
+    size: int
+
+    @property
+    def executable(self):
+        return self.arcname in SCRIPTS
+
+
+def _skipped(name):
+    return name.startswith(".") or name.endswith(SKIP_SUFFIXES)
+
+
+def _files_under(root, rel):
+    """Relative paths of the files in folder `rel`, caches and dotfiles left out."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(os.path.join(root, rel)):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")]
+        for name in filenames:
+            if not _skipped(name):
+                out.append(os.path.relpath(os.path.join(dirpath, name), root))
+    return out
+
+
+def _included_pins(root, rel, seen=None):
+    """`rel` and the files it pulls in with -r/-c (paths relative to `root`)."""
+    seen = seen if seen is not None else set()
+    if rel in seen:
+        return seen
+    seen.add(rel)
+    path = os.path.join(root, rel)
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                m = _INCLUDE.match(line)
+                if m:
+                    target = os.path.normpath(os.path.join(os.path.dirname(rel), m.group(1)))
+                    _included_pins(root, target, seen)
+    return seen
+
+
+def members(root=KIT_ROOT):
+    """Every file of the zip, sorted by its name in the zip.
+
+    Raises PackagingError when a required file or folder is missing or a file to pack is not
+    a regular file (a link could point anywhere on the builder's machine).
+    """
+    pairs = {arc: rel for arc, rel in SCRIPTS.items()}
+    for rel in REQUIRED + OPTIONAL:
+        path = os.path.join(root, rel)
+        if not os.path.lexists(path):
+            if rel in REQUIRED:
+                raise PackagingError("%s is missing: the autograder zip needs it" % rel)
+            continue
+        if rel == PINS:
+            names = sorted(_included_pins(root, rel))
+        elif os.path.isdir(path) and not os.path.islink(path):
+            names = _files_under(root, rel)
+        else:
+            names = [rel]
+        for name in names:
+            pairs[name.replace(os.sep, "/")] = name
+    out = []
+    for arc in sorted(pairs):
+        path = os.path.join(root, pairs[arc])
+        try:
+            st = os.lstat(path)
+        except OSError:
+            raise PackagingError("%s is missing: the autograder zip needs it" % pairs[arc])
+        if not stat.S_ISREG(st.st_mode):
+            raise PackagingError("%s is not a regular file (a link?): copy the file itself into the kit" % pairs[arc])
+        out.append(Member(arc, path, st.st_size))
+    return out
+
+
+def check_course(root=KIT_ROOT):
+    """Raise PackagingError when the kit's course.toml would stop `grade` on Gradescope."""
+    path = os.path.join(root, "course.toml")
+    if not os.path.exists(path):
+        return
+    from . import config
+
+    try:
+        config.load(path)
+    except config.ConfigError as e:
+        raise PackagingError(str(e))
+
+
+def build(output=DEFAULT_OUTPUT, root=KIT_ROOT):
+    """Write the autograder zip to `output` (atomically) and return its members."""
+    packed = members(root)
+    check_course(root)
+    folder = os.path.dirname(os.path.abspath(output))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".autograder-", suffix=".zip")
+    try:
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w") as zf:
+            for m in packed:
+                info = zipfile.ZipInfo(m.arcname, date_time=FIXED_TIME)
+                info.create_system = 3  # Unix, so that unzip applies the modes below
+                info.external_attr = (stat.S_IFREG | (SCRIPT_MODE if m.executable else FILE_MODE)) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with open(m.source, "rb") as src:
+                    zf.writestr(info, src.read(), compresslevel=9)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return packed
+
+
+def listing(packed, output):
+    """What `build` packed, one member a line, for the terminal."""
+    lines = ["%8d  %s%s" % (m.size, m.arcname, "  (executable)" if m.executable else "") for m in packed]
+    lines.append("wrote %s: %d files, %d bytes before compression" % (
+        output, len(packed), sum(m.size for m in packed)))
+    return "\n".join(lines)
