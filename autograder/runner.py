@@ -446,7 +446,7 @@ def evaluate(prep, resp, touched, res):
             problem = _check_output(fwd, name, fwd_values[name], prep)
             if problem:
                 fwd_note = ("\nNote: this check built the cache with your %s, whose output is wrong (%s); "
-                            "fix %s first." % (fwd.name, problem[0], fwd.name))
+                            "fix %s first." % (fwd.name, problem.split("\n")[0], fwd.name))
                 break
     last = steps[-1] if steps else {}
     if len(steps) < (2 if fn.forward else 1) or not last.get("ok"):

@@ -142,7 +142,7 @@ def test_backward_feedback_says_when_the_students_forward_is_wrong(plans, tmp_pa
         ("next_h = torch.tanh(x @ Wx + prev_h @ Wh + b)", "next_h = torch.tanh(x @ Wx + prev_h @ Wh)")])
     report = runner.grade(sub, plans(RNN), FAST)
     text = messages(report, "rnn_step_backward")
-    assert "built the cache with your rnn_step_forward, whose output is wrong" in text, text
+    assert "built the cache with your rnn_step_forward, whose output is wrong (next_h is wrong:" in text, text
     assert "fix rnn_step_forward first" in text
 
 

@@ -21,7 +21,7 @@ import zipfile
 import pytest
 import torch
 from gradescope_schema import check, check_file, problems
-from helpers import ASSIGNMENT, ROOT, copy_solutions, write_submission
+from helpers import ASSIGNMENT, ROOT, copy_solutions, make_variant, write_submission
 
 from autograder import cli, packaging, registry
 
@@ -288,6 +288,28 @@ def test_a_broken_submission_is_graded_with_reasons(gradescope):
 def test_files_one_folder_down_get_full_marks(gradescope):
     r, data = run_autograder(gradescope, lambda sub: copy_solutions(os.path.join(sub, "hw")))
     full_marks(r, data)
+
+
+def test_buggy_and_hostile_code_costs_only_its_functions(gradescope):
+    """A wrong tanh' (rnn_step_backward) and an attack in word_embedding_forward that tries to
+    overwrite results.json, then kills its worker: exactly those functions (and their callers)
+    lose points, and the results stay the grader's."""
+    attack = ("    import glob, os\n"
+              "    for path in glob.glob('/**/results/results.json', recursive=True)[:3]:\n"
+              "        try:\n"
+              "            open(path, 'w').write('{\"score\": 1000}')\n"
+              "        except OSError:\n"
+              "            pass\n"
+              "    os._exit(0)\n")
+    edits = [("da = dnext_h * (1 - next_h * next_h)", "da = dnext_h * (1 - next_h)"),
+             ("    # BEGIN SOLUTION\n    out = W[x]", "    # BEGIN SOLUTION\n" + attack + "    out = W[x]")]
+    r, data = run_autograder(gradescope, lambda sub: make_variant(sub, "rnn_layers.py", edits))
+    assert r.returncode == 0 and data is not None, r.stderr[-3000:]
+    lost = {name for name, t in graded(data).items() if t["score"] < t["max_score"]}
+    assert lost == {"rnn_step_backward", "word_embedding_forward", "word_embedding_backward"}, lost
+    assert "1 - next_h" in graded(data)["rnn_step_backward"]["output"]  # the hint of this mistake
+    assert "exited with status 0" in graded(data)["word_embedding_forward"]["output"]
+    assert data["score"] < 1000
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="--device cuda must fail to make the grader fail")
