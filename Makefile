@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-fast test-gpu demo stubs check-stubs grade autograder clean
+.PHONY: setup test test-fast test-gpu demo stubs check-stubs grade autograder student clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,10 @@ grade: $(STAMP)
 # Gradescope's autograder zip: upload dist/autograder.zip (course.toml is checked first)
 autograder: $(STAMP)
 	$(PY) -m autograder package -o dist/autograder.zip
+
+# The student release: stubs, gradient_check.py, README and the public checker (python check.py)
+student: $(STAMP)
+	$(PY) -m autograder student
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -4,6 +4,7 @@
     stubs [--check]            write assignment/ from solutions/ (or check it is up to date)
     list                       the graded functions and their points
     package [-o ZIP]           Gradescope's autograder zip (default dist/autograder.zip)
+    student [-o ZIP]           the student release with its public checker (default dist/student.zip)
 """
 import argparse
 import os
@@ -114,6 +115,12 @@ def cmd_package(args):
     return 0
 
 
+def cmd_student(args):
+    from . import release
+
+    return release.main(["--output", args.output] + (["--config", args.config] if args.config else []))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m autograder")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -138,5 +145,9 @@ def main(argv=None):
     pk.add_argument("-o", "--output", default=os.path.join(ROOT, "dist", "autograder.zip"),
                     help="where to write the zip (default: dist/autograder.zip)")
     pk.set_defaults(func=cmd_package)
+    st = sub.add_parser("student", help="build the student release (dist/student.zip) with its public checker")
+    st.add_argument("-o", "--output", default=os.path.join(ROOT, "dist", "student.zip"))
+    st.add_argument("--config", help="the course's settings (default: course.toml)")
+    st.set_defaults(func=cmd_student)
     args = p.parse_args(argv)
     return args.func(args)

@@ -57,11 +57,15 @@ class Mistake:
 
     detect(inputs, output_name, got, expected) -> bool, called only when the output is wrong
     (got: the student's value as float64 on the CPU; inputs: the float64 inputs). See
-    parts/common.py: model_mistake() builds one from a model of the buggy code.
+    parts/common.py: model_mistake() builds one from a model of the buggy code and keeps that
+    model here (model(inputs) -> {output name: what the buggy code computes}), so that the
+    student release can ship the model's outputs on the public cases rather than its code.
+    Without a model, detect must be one of detectors.DETECTORS.
     """
 
     hint: str
     detect: Callable[[dict, str, torch.Tensor, torch.Tensor], bool]
+    model: Optional[Callable[[dict], Dict[str, torch.Tensor]]] = None
 
 
 @dataclass

@@ -16,7 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..compare import MATCH
+from ..detectors import transposed_weight_grad
 from ..spec import CACHE, Case, GradedFunction, Mistake, standard_cases
 from .common import F64, backward_maker, layer_oracles, model_mistake, randint, randn
 
@@ -509,14 +509,6 @@ def _mha_backward_no_subtract(i):
             "dWk": K.reshape(-1, E).T @ dKp.reshape(-1, E)}
 
 
-def _transposed_weight_grad(inputs, name, got, expected):
-    """A square weight gradient that equals the transpose of the right one."""
-    if not name.startswith("dW") or got.dim() != 2 or got.shape[0] != got.shape[1]:
-        return False
-    e = expected.detach().to("cpu", F64)
-    return float((got - e.T).abs().max()) <= MATCH * max(float(e.abs().max()), 1e-30)
-
-
 HINT_HEADS_AXIS = ("the softmax is taken over the heads axis: each head's weights must sum to 1 over "
                    "the L encoder positions (the last axis of the (N, num_heads, L) scores)")
 MHA_FORWARD_MISTAKES = [
@@ -535,7 +527,7 @@ MHA_FORWARD_MISTAKES = [
 MHA_BACKWARD_MISTAKES = [
     model_mistake(HINT_NO_SUBTRACT, _mha_backward_no_subtract),
     Mistake("it equals the transpose of the right gradient: for y = x @ W the weight gradient is "
-            "x.T @ dy, of shape (E, E) either way, so only the values show it", _transposed_weight_grad),
+            "x.T @ dy, of shape (E, E) either way, so only the values show it", transposed_weight_grad),
 ]
 
 

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from ..detectors import repeated_words_overwritten
 from ..spec import CACHE, GradedFunction, Mistake, standard_cases
 from .common import F64, backward_maker, grads, layer_oracles, leaves, model_mistake, randint, randn
 
@@ -201,16 +202,6 @@ def _mask_ignored_in_dx(i):
     return {"dx": p / N}
 
 
-def _repeated_words_overwritten(inputs, name, got, expected):
-    """dW right for words seen once, wrong for words seen several times: assigned, not summed."""
-    if name != "dW":
-        return False
-    counts = torch.bincount(inputs["x"].reshape(-1).cpu(), minlength=expected.shape[0])
-    exp = expected.to("cpu", F64)
-    row_ok = ((got - exp).abs() <= 1e-6 * max(float(exp.abs().max()), 1e-30)).all(dim=1)
-    return bool(row_ok[counts <= 1].all()) and not bool(row_ok[counts > 1].all())
-
-
 # --------------------------------------------------------------------------- registry
 STEP_SMALL, STEP_MEDIUM = dict(N=3, D=4, H=5), dict(N=10, D=12, H=16)
 SEQ_SMALL, SEQ_MEDIUM = dict(N=2, T=3, D=4, H=5), dict(N=6, T=9, D=7, H=8)
@@ -272,7 +263,7 @@ FUNCTIONS = [
         mistakes=[Mistake(
             "dW is right for words that occur once and wrong for words that occur several times: "
             "accumulate (dW.index_add_ or a loop with +=); dW[x] = dout keeps only one occurrence",
-            _repeated_words_overwritten)]),
+            repeated_words_overwritten)]),
     GradedFunction(
         "temporal_affine_forward", FILE, 1, ("x", "w", "b"), ("out", CACHE), make_affine,
         temporal_affine_forward_oracle, standard_cases(AFFINE_SMALL, AFFINE_MEDIUM, AFFINE_EDGES),

@@ -1,0 +1,539 @@
+"""The student release: `make student` writes dist/student.zip (python -m autograder.release).
+
+Everything in the zip sits under one folder, rnn_assignment/:
+- the student files of assignment/ (the stubs and gradient_check.py), after checking that they
+  match a fresh generation from solutions/;
+- README.md for students: which files to edit, how to check them, what to upload;
+- check.py and checker/, the public checker (see checker.py): a copy of the grading engine (the
+  modules that runner.py, results.py and checker.py import, found by reading their imports),
+  with a generated registry.py that rebuilds the graded functions from public_checks.pt instead
+  of autograder/parts/;
+- checker/public_checks.pt: every public CPU check, computed here on the trusted side: the
+  inputs as the grader sends them, their float64 copies, torch's answers, and the output of
+  every model_mistake model on the check's float64 inputs, so that the checker gives the
+  grader's hints without the models' code; with course.toml applied as `grade` applies it
+  (points, whether float32 checks count, call timeout, memory limit, budget);
+- handouts/ (optional step): the built handouts, copied from dist/handouts/ when that folder
+  exists (never the sources in handouts/, whose master notebooks hold solutions).
+
+What it must never hold: solutions/; autograder/parts/ (the part files define the hidden cases,
+and their hint models are hand-written near-solutions); any line of a fenced solution region;
+the name of a hidden case. `audit` checks all of it before anything is written, and
+tests/test_release.py checks the written zip again.
+
+The build is derived, never hand-edited, and deterministic: the same kit gives the same bytes.
+"""
+import argparse
+import ast
+import dataclasses
+import inspect
+import io
+import os
+import stat
+import sys
+import tempfile
+import zipfile
+
+import torch
+
+from . import checker, config, detectors, registry, runner, stubs
+from .spec import DictArg
+
+KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_OUTPUT = os.path.join(KIT_ROOT, "dist", "student.zip")
+TOP = "rnn_assignment"  # the folder the zip unpacks to
+PACKAGE = "checker"  # the engine's package inside the release
+BUILT_HANDOUTS = os.path.join("dist", "handouts")
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # every member's timestamp: the same kit gives the same zip
+ENGINE_ROOTS = ("runner", "results", "checker")  # what check.py uses; their imports come along
+GENERATED = ("registry",)  # modules of the package written here, never copied
+FORBIDDEN_MODULES = ("parts", "cli", "stubs", "release", "packaging")  # must never be shipped
+THIRD_PARTY = ("torch", "numpy")  # all the engine copy may import besides the standard library
+# Top-level functions removed from shipped modules: standard_cases names the hidden cases.
+STRIP = {"spec": ("standard_cases",)}
+# Fenced lines that the shipped engine legitimately contains too (a loop over time in compare.py's
+# hints): not solution code. Every other fenced line longer than MIN_LINE characters is a leak.
+GENERIC_LINES = frozenset({"for t in range(T):"})
+MIN_LINE = 12
+SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "# SOLUTION", "BEGIN QUESTION", "BEGIN TESTS",
+                    "BEGIN HIDDEN")  # otter-grader's: a handout holding one is a master copy
+
+
+class ReleaseError(Exception):
+    """The release cannot be built, or would leak what students must not see."""
+
+
+# --------------------------------------------------------------------------- public checks
+def _plain(value, where):
+    """Raise unless value is made only of what torch.load(weights_only=True) reads back."""
+    if value is None or isinstance(value, (bool, int, float, str)) or torch.is_tensor(value):
+        return
+    if isinstance(value, list):
+        for v in value:
+            _plain(v, where)
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ReleaseError("%s: key %r is not a str" % (where, k))
+            _plain(v, where)
+        return
+    raise ReleaseError("%s: a %s cannot go into the release's data" % (where, type(value).__name__))
+
+
+def _dtype_name(dtype):
+    return str(dtype).replace("torch.", "")
+
+
+def _public(fn):
+    """The cases of fn that the release ships: public and on the CPU."""
+    return [c for c in fn.cases if not c.hidden and c.device == "cpu"]
+
+
+def _mistake_data(fn, mistake):
+    names = [n for n, f in detectors.DETECTORS.items() if mistake.detect is f]
+    if mistake.model is None and not names:
+        raise ReleaseError("%s: a Mistake without a model whose detector is not in detectors.DETECTORS "
+                           "(hint %r): the release cannot ship it" % (fn.name, mistake.hint[:60]))
+    return {"hint": mistake.hint, "detector": None if mistake.model is not None else names[0]}
+
+
+def _function_data(fn):
+    return {
+        "name": fn.name, "file": fn.file, "points": fn.points,
+        "args": [{"dict": a.prefix} if isinstance(a, DictArg) else a for a in fn.args],
+        "returns": list(fn.returns), "forward": fn.forward,
+        "rtol": {_dtype_name(k): float(v) for k, v in fn.rtol.items()},
+        "time_axis": dict(fn.time_axis),
+        "cases": [{"name": c.name, "sizes": dict(c.sizes), "dtype": _dtype_name(c.dtype), "device": c.device,
+                   "hidden": c.hidden, "seed": c.seed, "opts": [[k, v] for k, v in c.opts], "weight": c.weight}
+                  for c in _public(fn)],
+        "mistakes": [_mistake_data(fn, m) for m in fn.mistakes],
+    }
+
+
+def _model_outputs(fn, mistake, inputs64):
+    """What model_mistake's detect would compare with: the model's outputs (None if it fails)."""
+    if mistake.model is None:
+        return None
+    before = {k: v.clone() for k, v in inputs64.items() if torch.is_tensor(v)}
+    try:
+        with torch.no_grad():
+            out = mistake.model(inputs64)
+    except Exception:  # the grader's detect raises too, and _hints then gives no hint
+        return None
+    for k, v in before.items():
+        if not torch.equal(v, inputs64[k]):
+            raise ReleaseError("%s: the model of %r modifies its input %s in place" % (fn.name, mistake.hint[:60], k))
+    if not isinstance(out, dict):
+        return None
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in out.items()
+            if isinstance(k, str) and torch.is_tensor(v)}
+
+
+def course(root=KIT_ROOT, config_path=None):
+    """(functions, Config): the registry's functions as this course grades them.
+
+    course.toml (config.py; default: the kit's) may change points and drop the float32 checks;
+    it is applied to copies of the registry's entries, as `python -m autograder grade` does.
+    """
+    cfg = config.load(config_path or os.path.join(root, "course.toml"))
+    return config.apply(cfg, [dataclasses.replace(fn) for fn in registry.FUNCTIONS]), cfg
+
+
+def public_data(functions, cfg):
+    """The data file's content (see checker.py): every public CPU check of `functions`."""
+    data = {"format": checker.FORMAT, "functions": [], "checks": [],
+            "limits": {"call_timeout": cfg.call_timeout, "memory_mb": cfg.memory_mb, "budget": cfg.budget}}
+    for fn in functions:
+        data["functions"].append(_function_data(fn))
+        for index, case in enumerate(_public(fn)):
+            prep = runner.prepare(fn, case, 0)  # a public case's seed does not depend on the plan's
+            data["checks"].append({
+                "function": fn.name, "case": index, "seed": prep.seed,
+                "inputs": dict(prep.inputs), "inputs64": dict(prep.inputs64), "expected": dict(prep.expected),
+                "models": [_model_outputs(fn, m, prep.inputs64) for m in fn.mistakes],
+            })
+    _plain(data, "public_checks.pt")
+    return data
+
+
+def _saved(data):
+    buf = io.BytesIO()
+    torch.save(data, buf)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- the engine
+def _relative_imports(source):
+    """Modules of the same package that `source` imports (from . import x; from .x import y)."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            if node.level > 1:
+                out.append("..")
+            elif node.module:
+                out.append(node.module.split(".")[0])
+            else:
+                out += [a.name for a in node.names]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+            if any(n and n.split(".")[0] == "autograder" for n in names):
+                out.append("autograder")  # an absolute import of the kit: it would not exist there
+    return out
+
+
+def _absolute_imports(source):
+    """Top-level names of the packages `source` imports from outside its own package."""
+    out = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+def _read(module):
+    with open(os.path.join(PACKAGE_DIR, module + ".py"), encoding="utf-8") as f:
+        return f.read()
+
+
+def _strip(source, names):
+    """source without the top-level functions `names` (and the blank lines after them)."""
+    lines = source.splitlines(keepends=True)
+    spans = []
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in names:
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            last = node.end_lineno
+            while last < len(lines) and not lines[last].strip():
+                last += 1
+            spans.append((first, last))
+    missing = set(names) - {n.name for n in ast.parse(source).body if hasattr(n, "name")}
+    if missing:
+        raise ReleaseError("cannot strip %s: not found" % ", ".join(sorted(missing)))
+    keep = [line for i, line in enumerate(lines, start=1) if not any(a <= i <= b for a, b in spans)]
+    text = "".join(keep).rstrip("\n") + "\n"
+    ast.parse(text)
+    return text
+
+
+def engine_modules():
+    """{module: source} of the engine copy: ENGINE_ROOTS and everything they import, stripped."""
+    found, todo = {}, list(ENGINE_ROOTS)
+    while todo:
+        name = todo.pop()
+        if name in found or name in GENERATED:
+            continue
+        if name in FORBIDDEN_MODULES or name in ("..", "autograder"):
+            raise ReleaseError("the checker would need %s (imported by the engine): it must not ship"
+                               % {"..": "a module outside the package", "autograder": "the kit by its name"}
+                               .get(name, "autograder/%s" % name))
+        if not os.path.isfile(os.path.join(PACKAGE_DIR, name + ".py")):
+            raise ReleaseError("autograder/%s.py is imported by the engine but is not a module of the "
+                               "package" % name)
+        source = _read(name)
+        todo += _relative_imports(source)
+        outside = sorted(m for m in _absolute_imports(source) if m not in sys.stdlib_module_names
+                         and m not in THIRD_PARTY)
+        if outside:
+            raise ReleaseError("autograder/%s.py imports %s: students have only torch and numpy"
+                               % (name, ", ".join(outside)))
+        found[name] = _strip(source, STRIP[name]) if name in STRIP else source
+    return dict(sorted(found.items()))
+
+
+REGISTRY = '''"""The graded functions, with their public cases only (generated by `make student`: do not edit).
+
+The grader's registry declares each function with its input maker, torch oracle and every case;
+this one rebuilds the same functions (name, file, points, arguments, returns, tolerances) with
+the public cases from public_checks.pt (see checker.py), for the copy of the engine beside it.
+"""
+from .checker import load_functions
+
+FUNCTIONS = load_functions()
+BY_NAME = {fn.name: fn for fn in FUNCTIONS}
+FILES = list(dict.fromkeys(fn.file for fn in FUNCTIONS))  # module names, in order
+
+
+%s'''
+
+INIT = '''"""The assignment's grading engine with its public checks (generated by `make student`: do not edit).
+
+Run it with check.py, one folder up: python check.py --help
+"""
+'''
+
+LAUNCHER = '''"""Check your files with the assignment's public checks, as Gradescope does: python check.py
+
+    python check.py                            every public check
+    python check.py rnn_layers                 the functions of one file (or several files)
+    python check.py rnn_forward lstm_backward  the named functions
+    python check.py --json report.json         also write the report as JSON
+
+Generated by `make student`, with the folder %s/ beside it: do not edit either.
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+if __name__ == "__main__":
+    if sys.version_info < (3, 10):
+        sys.exit("check.py needs Python 3.10 or newer (this is %%d.%%d)" %% sys.version_info[:2])
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        sys.exit("check.py needs PyTorch in this Python (%%s): pip install torch" %% sys.executable)
+    sys.path.insert(0, HERE)
+    from %s.checker import main
+
+    sys.exit(main(submission=HERE))
+''' % (PACKAGE, PACKAGE)
+
+
+def package_files(data_bytes):
+    """{path inside the release: bytes} of check.py and the checker package."""
+    files = {"check.py": LAUNCHER.encode()}
+    pkg = PACKAGE + "/"
+    files[pkg + "__init__.py"] = INIT.encode()
+    for name, source in engine_modules().items():
+        files[pkg + name + ".py"] = source.encode()
+    files[pkg + "registry.py"] = (REGISTRY % inspect.getsource(registry.select)).encode()
+    files[pkg + checker.DATA_FILE] = data_bytes
+    return files
+
+
+# --------------------------------------------------------------------------- student files
+def student_files(root=KIT_ROOT):
+    """{name: bytes} of assignment/, after checking it matches a fresh generation from solutions/."""
+    src, dst = os.path.join(root, "solutions"), os.path.join(root, "assignment")
+    with tempfile.TemporaryDirectory() as tmp:
+        diffs = stubs.differences(src, dst, os.path.join(tmp, "fresh"))
+    if diffs:
+        raise ReleaseError("assignment/ is out of date for %s: run make stubs first" % ", ".join(diffs))
+    out = {}
+    for name in sorted(os.listdir(dst)):
+        if name.endswith(".py"):
+            with open(os.path.join(dst, name), "rb") as f:
+                out[name] = f.read()
+    missing = [f + ".py" for f in registry.FILES if f + ".py" not in out]
+    if missing:
+        raise ReleaseError("assignment/ lacks %s" % ", ".join(missing))
+    return out
+
+
+def handout_files(root=KIT_ROOT):
+    """{path: bytes} of the built handouts (dist/handouts/), or {} while there are none.
+
+    Optional step: the handouts are built elsewhere (`make handouts`); only their student build
+    is shipped. A file holding an otter-grader solution marker stops the release.
+    """
+    top = os.path.join(root, BUILT_HANDOUTS)
+    out = {}
+    if not os.path.isdir(top):
+        return out
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
+        for name in sorted(filenames):
+            if name.startswith(".") or name.endswith((".pyc", "~")):
+                continue
+            path = os.path.join(dirpath, name)
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                raise ReleaseError("%s is not a regular file (a link?)" % path)
+            with open(path, "rb") as f:
+                data = f.read()
+            rel = os.path.relpath(path, top).replace(os.sep, "/")
+            if any(m.encode() in data for m in SOLUTION_MARKERS):
+                raise ReleaseError("%s/%s holds a solution marker: ship the student build only"
+                                   % (BUILT_HANDOUTS, rel))
+            out["handouts/" + rel] = data
+    return out
+
+
+def readme(functions, has_handouts=False):
+    """The students' README.md: what to edit, how to check it, what to upload."""
+    files = list(dict.fromkeys(fn.file for fn in functions))
+    rows = []
+    for file in files:
+        fns = [fn for fn in functions if fn.file == file]
+        rows.append("| `%s.py` | %s | %g |" % (file, ", ".join("`%s`" % fn.name for fn in fns),
+                                               sum(fn.points for fn in fns)))
+    total = sum(fn.points for fn in functions)
+    uploads = ", ".join("`%s.py`" % f for f in files)
+    count = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}.get(len(files), str(len(files)))
+    handouts = ("\nThe write-up and the notebooks are in `handouts/`.\n" if has_handouts else "")
+    return """# Recurrent networks: the assignment
+
+Write the layers of the {count} files below by hand, in PyTorch tensor operations: every function
+raises `NotImplementedError` until you replace its body. Keep each function's name, arguments
+and return values as they are (the docstrings say what each one takes and returns).
+{handouts}
+| file | functions to write | points |
+|---|---|---|
+{rows}
+| total | | {total:g} |
+
+`gradient_check.py` helps you compare a backward pass with numerical gradients; it is not graded.
+
+Rules (a function that breaks one gets 0 points): no autograd (`.backward()`, `torch.autograd`,
+`requires_grad`), no library layer that does the work (`torch.nn.RNN`/`LSTM`/`GRU` and their
+cells, `F.embedding`, `F.cross_entropy`, `F.scaled_dot_product_attention`,
+`nn.MultiheadAttention`, `clip_grad_norm_`), and never modify an input in place.
+
+## Check your work: `python check.py`
+
+Run it in this folder, next to your files:
+
+    python check.py                    # every public check
+    python check.py rnn_layers         # only the functions of rnn_layers.py
+    python check.py rnn_step_backward  # only one function
+    python check.py --help
+
+It needs Python 3.10 or newer and PyTorch (`pip install torch`; the CPU build is enough), on
+Linux (Windows: use WSL; or Google Colab). It runs the public checks exactly as Gradescope does:
+your code runs in a separate process, one call at a time, on the same inputs, and you get the
+same messages and hints, and the same table: each function, its score on these checks and its
+first failing check, then every failing check in full.
+
+## Hidden checks
+
+Gradescope also runs hidden checks (other sizes and edge cases), which count for points. There
+they show only pass or fail until grades are published. Passing every public check here is a
+good sign, not a guarantee of full marks: test your code on your own cases too.
+
+## Submit
+
+Upload these {count} files to Gradescope: {uploads}
+(the `.py` files themselves, not a zip of this folder or a notebook). If your files import a helper module of your own, upload it too.
+
+## What else is here
+
+| path | what it is |
+|---|---|
+| `check.py`, `checker/` | the public checker: a copy of the grader with the public checks' data (do not edit) |
+| `gradient_check.py` | numerical gradients, to test your backward passes |
+""".format(rows="\n".join(rows), total=total, uploads=uploads, handouts=handouts, count=count)
+
+
+# --------------------------------------------------------------------------- audit
+def fenced_lines(root=KIT_ROOT):
+    """Stripped lines longer than MIN_LINE of every fenced solution region of solutions/*.py."""
+    out = set()
+    folder = os.path.join(root, "solutions")
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".py"):
+            continue
+        inside = False
+        with open(os.path.join(folder, name), encoding="utf-8") as f:
+            for line in f:
+                text = line.strip()
+                if text == stubs.BEGIN:
+                    inside = True
+                elif text == stubs.END:
+                    inside = False
+                elif inside and len(text) > MIN_LINE:
+                    out.add(text)
+    return out - GENERIC_LINES
+
+
+def hidden_case_names():
+    """Names of the registry's hidden cases that no public case shares."""
+    public = {c.name for fn in registry.FUNCTIONS for c in fn.cases if not c.hidden}
+    return {c.name for fn in registry.FUNCTIONS for c in fn.cases if c.hidden} - public
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def audit(files, data, root=KIT_ROOT):
+    """Raise ReleaseError if the release {path: bytes} (with its data) shows what it must not."""
+    problems = []
+    for path in files:
+        parts = path.split("/")
+        if parts[0] in ("solutions", "tests", "autograder") or "parts" in parts:
+            problems.append("%s: a kit folder that must not ship" % path)
+    leaks, hidden = fenced_lines(root), hidden_case_names()
+    for path, blob in sorted(files.items()):
+        try:
+            text = blob.decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # binary: the data file is checked below, through its content
+        problems += ["%s holds a line of a solution: %r" % (path, line) for line in sorted(leaks) if line in text]
+        problems += ["%s names the hidden case %r" % (path, name) for name in sorted(hidden) if name in text]
+    for fn in data["functions"]:
+        problems += ["data: %s ships a hidden case %r" % (fn["name"], c["name"]) for c in fn["cases"] if c["hidden"]]
+    names = set(_strings(data))
+    problems += ["data holds the hidden case name %r" % n for n in sorted(hidden & names)]
+    if problems:
+        raise ReleaseError("the release would leak:\n  " + "\n  ".join(problems))
+
+
+# --------------------------------------------------------------------------- the zip
+def contents(root=KIT_ROOT, config_path=None):
+    """{path inside TOP: bytes} of the whole release, audited."""
+    functions, cfg = course(root, config_path)
+    data = public_data(functions, cfg)
+    files = dict(student_files(root))
+    handouts = handout_files(root)
+    files.update(handouts)
+    files["README.md"] = readme(functions, bool(handouts)).encode()
+    files.update(package_files(_saved(data)))
+    audit(files, data, root)
+    return files
+
+
+def build(output=DEFAULT_OUTPUT, root=KIT_ROOT, config_path=None):
+    """Write the release zip to `output` (atomically). Returns {member name: size}."""
+    files = contents(root, config_path)
+    folder = os.path.dirname(os.path.abspath(output))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".student-", suffix=".zip")
+    try:
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w") as zf:
+            for path in sorted(files):
+                info = zipfile.ZipInfo("%s/%s" % (TOP, path), date_time=FIXED_TIME)
+                info.create_system = 3  # Unix, so that unzip applies the mode below
+                info.external_attr = (stat.S_IFREG | 0o644) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, files[path], compresslevel=9)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return {"%s/%s" % (TOP, p): len(files[p]) for p in sorted(files)}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m autograder.release", description=__doc__.split("\n")[0])
+    p.add_argument("-o", "--output", default=DEFAULT_OUTPUT, help="where to write the zip (default dist/student.zip)")
+    p.add_argument("--config", help="the course's settings (default: course.toml at the top of the kit)")
+    args = p.parse_args(argv)
+    try:
+        members = build(args.output, config_path=args.config)
+    except (ReleaseError, stubs.MarkerError, config.ConfigError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
+    for name, size in members.items():
+        print("%9d  %s" % (size, name))
+    print("wrote %s: %d files, %d bytes" % (args.output, len(members), os.path.getsize(args.output)))
+    if not any("/handouts/" in n for n in members):
+        print("(no handouts: dist/handouts/ does not exist yet; build them first to include them)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""The student release (dist/student.zip): what it holds, what it never holds, and its checker.
+
+The zip is built once into a temporary folder. Its members must hold no solution (no
+solutions/, no part file, no line of a fenced solution region), no trace of a hidden case (no
+hidden case's name, no hidden case in the data); its checker, run as a student runs it
+(`python check.py` in the unzipped folder, its own process), must fail every stub, pass the
+reference solutions, and say exactly what the grader says about the public checks of buggy
+variants.
+"""
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+import torch
+from helpers import FIXED_SEED, SOLUTIONS, copy_solutions, make_variant
+
+import buggy.attention
+import buggy.lstm_layers
+import buggy.rnn_layers
+import buggy.tbptt
+from autograder import registry, release, runner
+from autograder.checker import report_dict
+
+TOP = "rnn_assignment"
+DATA = TOP + "/checker/public_checks.pt"
+STUDENT_FILES = ["attention.py", "gradient_check.py", "lstm_layers.py", "rnn_layers.py", "tbptt.py"]
+# Fenced lines the shipped engine legitimately holds too: a loop over time in compare.py's hints.
+GENERIC = {"for t in range(T):"}
+UNCHANGED = "inputs left unchanged"
+# Buggy variants (tests/buggy/), in two submissions of one bug per student file: a model's hint,
+# both custom detectors (repeated words, transposed weight gradient), dict outputs (tbptt), an
+# input modified in place, a backward that reports its forward.
+SUBMISSIONS = {
+    "A": [(buggy.rnn_layers, "wrong tanh derivative (1 - h)"),
+          (buggy.attention, "multihead attention backward: dWo transposed"),
+          (buggy.tbptt, "tbptt: clipping each tensor by its own norm"),
+          (buggy.lstm_layers, "lstm: in-place edit of dh")],
+    "B": [(buggy.rnn_layers, "embedding gradient assigned instead of accumulated"),
+          (buggy.attention, "dot attention: mask applied after the softmax"),
+          (buggy.tbptt, "tbptt: state not carried between chunks (every chunk restarts from h0)"),
+          (buggy.lstm_layers, "lstm: torch's gate order (i, f, g, o) instead of the lecture's (i, f, o, g)")],
+}
+
+
+FUNCTIONS, CFG = release.course()  # the registry as this course grades it (course.toml applied)
+
+
+def _bug(module, name):
+    return next(b for b in module.BUGS if b.name == name)
+
+
+@pytest.fixture(scope="module")
+def release_zip(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("release") / "student.zip")
+    release.build(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def members(release_zip):
+    with zipfile.ZipFile(release_zip) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+@pytest.fixture(scope="module")
+def texts(members):
+    out = {}
+    for name, blob in members.items():
+        try:
+            out[name] = blob.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return out
+
+
+@pytest.fixture(scope="module")
+def course_plan():
+    """The grader's plan for every function (hidden cases included), as `grade --device cpu` makes it."""
+    return runner.build_plan(FUNCTIONS, device="cpu", seed=FIXED_SEED)
+
+
+@pytest.fixture(scope="module")
+def unzipped(release_zip, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("unzipped")
+    with zipfile.ZipFile(release_zip) as zf:
+        zf.extractall(str(folder))
+    return os.path.join(str(folder), TOP)
+
+
+def start_checker(folder, *args, submission=None, tmp=None):
+    """Start check.py of the unzipped release as a student does (its own process); see finish."""
+    out = os.path.join(str(tmp), "report.json")
+    cmd = [sys.executable, "check.py", "--json", out] + list(args)
+    if submission:
+        cmd += ["--submission", submission]
+    return subprocess.Popen(cmd, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), out
+
+
+def finish(started):
+    """(return code, printed text, JSON report) of a checker run."""
+    proc, out = started
+    try:
+        text, _ = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode in (0, 1), text
+    with open(out) as f:
+        return proc.returncode, text, json.load(f)
+
+
+def run_checker(folder, *args, submission=None, tmp=None):
+    return finish(start_checker(folder, *args, submission=submission, tmp=tmp))
+
+
+def public_view(report):
+    """What a student sees of the public checks: {function: (forbidden, static, [(check, passed, message)])}."""
+    return {f["name"]: (f["forbidden"], f["static"],
+                        [(c["name"], c["passed"], c["message"]) for c in f["checks"] if not c["hidden"]])
+            for f in report["functions"]}
+
+
+# --------------------------------------------------------------------------- what it holds
+def test_members(members):
+    names = set(members)
+    assert all(n.startswith(TOP + "/") for n in names)
+    for f in STUDENT_FILES + ["README.md", "check.py", "checker/registry.py", "checker/runner.py"]:
+        assert "%s/%s" % (TOP, f) in names, f
+    for f in STUDENT_FILES:  # the stubs, as generated
+        with open(os.path.join(os.path.dirname(SOLUTIONS), "assignment", f), "rb") as src:
+            assert members["%s/%s" % (TOP, f)] == src.read(), f
+    readme = members[TOP + "/README.md"].decode()
+    assert "python check.py" in readme and "hidden checks" in readme
+    for f in registry.FILES:
+        assert "`%s.py`" % f in readme
+
+
+def test_no_solutions_and_no_part_files(members, texts):
+    for name in members:
+        parts = name.split("/")
+        assert "solutions" not in parts and "parts" not in parts and "tests" not in parts, name
+    for name, text in texts.items():
+        if name.endswith(".py"):
+            assert not re.search(r"from \.+parts|import parts|from autograder", text), name
+
+
+def fenced_lines():
+    lines = set()
+    for name in sorted(os.listdir(SOLUTIONS)):
+        if not name.endswith(".py"):
+            continue
+        inside = False
+        with open(os.path.join(SOLUTIONS, name)) as f:
+            for line in f:
+                s = line.strip()
+                if s == "# BEGIN SOLUTION":
+                    inside = True
+                elif s == "# END SOLUTION":
+                    inside = False
+                elif inside and len(s) > 12:
+                    lines.add(s)
+    return lines
+
+
+def test_no_line_of_a_solution(texts):
+    lines = fenced_lines() - GENERIC
+    assert len(lines) > 100
+    leaks = [(name, line) for name, text in texts.items() for line in lines if line in text]
+    assert not leaks
+
+
+def hidden_names():
+    public = {c.name for fn in registry.FUNCTIONS for c in fn.cases if not c.hidden}
+    return {c.name for fn in registry.FUNCTIONS for c in fn.cases if c.hidden} - public
+
+
+def test_no_hidden_case_name(texts):
+    hidden = hidden_names()
+    assert len(hidden) > 20
+    found = [(name, h) for name, text in texts.items() for h in hidden if h in text]
+    assert not found
+
+
+def test_data_holds_the_public_cases_only(members):
+    data = torch.load(io.BytesIO(members[DATA]), weights_only=True)
+    hidden = hidden_names()
+
+    def strings(v):
+        if isinstance(v, str):
+            yield v
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                yield k
+                yield from strings(x)
+        elif isinstance(v, list):
+            for x in v:
+                yield from strings(x)
+
+    shipped = set(strings(data))
+    assert not shipped & hidden
+    # nor the options of the hidden cases (input names such as max_norm aside)
+    opts = {fn.name: [{x for kv in c.opts for x in kv if isinstance(x, str)} for c in fn.cases]
+            for fn in registry.FUNCTIONS}
+    hidden_opts = set().union(*(o for fn in registry.FUNCTIONS for c, o in zip(fn.cases, opts[fn.name]) if c.hidden))
+    public_opts = set().union(*(o for fn in registry.FUNCTIONS for c, o in zip(fn.cases, opts[fn.name]) if not c.hidden))
+    input_names = {k for c in data["checks"] for k in c["inputs"]}
+    assert len(hidden_opts - public_opts) > 5
+    assert not (hidden_opts - public_opts - input_names) & shipped
+    want = {fn.name: [c.name for c in fn.cases if not c.hidden and c.device == "cpu"] for fn in FUNCTIONS}
+    assert [f["name"] for f in data["functions"]] == [fn.name for fn in FUNCTIONS]
+    for f in data["functions"]:
+        assert [c["name"] for c in f["cases"]] == want[f["name"]]
+        assert not any(c["hidden"] for c in f["cases"])
+    assert [f["points"] for f in data["functions"]] == [fn.points for fn in FUNCTIONS]
+    assert len(data["checks"]) == sum(len(v) for v in want.values())
+
+
+# --------------------------------------------------------------------------- its checker
+def test_checker_fails_every_stub(unzipped, tmp_path):
+    rc, text, report = run_checker(unzipped, tmp=tmp_path)
+    assert rc == 1
+    assert report["score"] == 0
+    assert [f["name"] for f in report["functions"]] == [fn.name for fn in FUNCTIONS]
+    for f in report["functions"]:
+        first = f["checks"][0]
+        assert not first["passed"] and "not implemented yet" in first["message"], f
+        assert not any(c["hidden"] for c in f["checks"])
+    assert "first failing check" in text
+
+
+def test_checker_passes_the_solutions(unzipped, tmp_path):
+    folder = str(tmp_path / TOP)
+    shutil.copytree(unzipped, folder)
+    for name in os.listdir(SOLUTIONS):
+        if name.endswith(".py"):
+            shutil.copy(os.path.join(SOLUTIONS, name), folder)
+    rc, text, report = run_checker(folder, tmp=tmp_path)
+    assert rc == 0, text
+    points = {fn.name: fn.points for fn in FUNCTIONS}
+    for f in report["functions"]:
+        assert all(c["passed"] for c in f["checks"]), f
+        assert f["score"] == f["max_score"] == points[f["name"]]
+    assert report["max_score"] == sum(points.values())
+
+
+def test_checker_selects_files_and_functions(unzipped, tmp_path):
+    _, _, report = run_checker(unzipped, "tbptt", "rnn_forward", tmp=tmp_path)
+    want = [fn.name for fn in FUNCTIONS if fn.file == "tbptt" or fn.name == "rnn_forward"]
+    assert [f["name"] for f in report["functions"]] == want
+    bad = subprocess.run([sys.executable, "check.py", "no_such_thing"], cwd=unzipped, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "no_such_thing" in bad.stderr
+
+
+def combined_variant(dst, bugs, tmp):
+    """The solutions with each bug's edits applied to its own file (at most one bug a file)."""
+    copy_solutions(dst)
+    for k, bug in enumerate(bugs):
+        one = make_variant(os.path.join(str(tmp), "one%d" % k), bug.file, bug.edits)
+        shutil.copy(os.path.join(one, bug.file), dst)
+    return dst
+
+
+@pytest.mark.parametrize("group", sorted(SUBMISSIONS))
+def test_checker_says_what_the_grader_says(group, unzipped, course_plan, tmp_path):
+    """Public checks: the same verdicts and messages as the grader's, hidden checks aside.
+
+    "inputs left unchanged" sums up every call, hidden ones included ("not credited" when no
+    other check passed), so it may fail here and pass on Gradescope; never the other way round.
+    """
+    bugs = [_bug(module, name) for module, name in SUBMISSIONS[group]]
+    assert len({b.file for b in bugs}) == len(bugs)
+    sub = combined_variant(str(tmp_path / "sub"), bugs, tmp_path)
+    started = start_checker(unzipped, submission=sub, tmp=tmp_path)  # runs while the grader grades
+    grader = public_view(report_dict(runner.grade(sub, course_plan, CFG.limits(), CFG.budget_seconds())))
+    local = public_view(finish(started)[2])
+    assert list(local) == list(grader)
+    for fn in grader:
+        (lf, ls, lchecks), (gf, gs, gchecks) = local[fn], grader[fn]
+        assert (lf, ls) == (gf, gs), fn
+        assert [c for c in lchecks if c[0] != UNCHANGED] == [c for c in gchecks if c[0] != UNCHANGED], fn
+        lu, gu = lchecks[-1], gchecks[-1]
+        assert lu[0] == gu[0] == UNCHANGED
+        if not gu[1]:
+            assert lu == gu, fn
+    for bug in bugs:  # each variant fails a public check of the function it breaks, with its hint
+        checks = local[bug.breaks[0]][2]
+        assert not all(passed for _, passed, _ in checks), bug.name
+        if bug.hint:
+            assert any(bug.hint in message for _, _, message in checks), bug.name
