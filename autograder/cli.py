@@ -20,7 +20,7 @@ def _split(text):
 
 
 def cmd_grade(args):
-    from . import config, registry, results, runner, sandbox
+    from . import config, instructor, registry, results, runner, sandbox
 
     try:
         cfg = config.load(args.config)
@@ -31,6 +31,11 @@ def cmd_grade(args):
     try:
         plan = runner.build_plan(functions, device=args.device, seed=args.seed)
         report = runner.grade(args.submission, plan, cfg.limits(), cfg.budget_seconds(args.budget))
+        extra = instructor.InstructorReport()  # instructor_tests/: when grading everything, or asked to
+        if not args.no_instructor_tests and (args.instructor_tests or not (args.functions or args.files)):
+            extra = instructor.run(args.submission, args.instructor_tests, cfg.limits(),
+                                   cfg.budget_seconds(args.budget), spent=report.seconds,
+                                   timeout=cfg.instructor_timeout, use_cuda=plan.device == "cuda")
     except Exception as e:  # the grader itself failed: still leave a results.json behind
         details = traceback.format_exc()
         if isinstance(e, sandbox.EnvironmentFailure):
@@ -40,11 +45,14 @@ def cmd_grade(args):
             results.write_json(failure_results(details), args.output)
         return 1
     print(results.table(report))
+    if extra.files:
+        print(instructor.table(extra))
     if args.verbose and report.score < report.max_score:
         print()
         print(results.details(report))
     if args.output:
-        results.write_json(results.gradescope(report, cfg.visibility, cfg.hidden_details), args.output)
+        results.write_json(instructor.merge(results.gradescope(report, cfg.visibility, cfg.hidden_details), extra),
+                           args.output)
     return 0
 
 
@@ -134,6 +142,10 @@ def main(argv=None):
     g.add_argument("--budget", type=float, help="overall time budget in seconds")
     g.add_argument("--config", default=os.path.join(ROOT, "course.toml"),
                    help="the course's settings (default: course.toml at the top of the kit)")
+    g.add_argument("--instructor-tests", metavar="DIR",
+                   help="folder of instructor unittest files (default: instructor_tests/, run unless "
+                        "--functions or --files narrow the grading)")
+    g.add_argument("--no-instructor-tests", action="store_true", help="do not run the instructor tests")
     g.add_argument("-v", "--verbose", action="store_true", help="print every failing check in full")
     g.set_defaults(func=cmd_grade)
     s = sub.add_parser("stubs", help="generate assignment/ from solutions/")

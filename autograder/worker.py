@@ -13,12 +13,17 @@ Protocol (frames of wire.py on two pipes whose numbers come in argv):
     <- {"id": k, "steps": [{"ok": true, "value": ..., "violations": [...]} |
                            {"ok": false, "error": {...}, "violations": [...]}],
         "inputs_after": {name: tensor}}
+    -> {"op": "unittest", "id": k, "module": name, "filename": label, "source": [text, ...]}
+    <- several frames, each {"id": k, "event": ...}: see run_unittest (instructor tests)
 """
 import importlib
+import io
 import os
 import sys
 import time
 import traceback
+import types
+import unittest
 
 BOOTSTRAP = r"""
 import json, os, struct, sys, types
@@ -245,6 +250,10 @@ def main(rfd, wfd, scratch, data_mb=0):
             if os.getpid() != main_pid:  # a process the student forked must never answer
                 os._exit(0)
             send(resp)
+        elif op == "unittest":
+            del _violations[:]
+            run_unittest(req, scratch, send, main_pid)
+            del _violations[:]
         else:
             os._exit(71)
 
@@ -300,3 +309,232 @@ def run_call(req, modules, scratch, torch):
             res["value"] = out
         res["ok"] = True
     return {"id": req["id"], "steps": results, "inputs_after": inputs}
+
+
+# --------------------------------------------------------------------------- instructor tests
+UNITTEST_OUTPUT_CHARS = 1800  # what a test printed, kept per test (a wire string holds 2000)
+
+
+def _number(x):
+    """A float from an int, float or 0-dim tensor an instructor used as a weight or score, else None."""
+    if x is None or isinstance(x, bool):
+        return None
+    try:
+        return float(x)
+    except BaseException:
+        return None
+
+
+def _text(x, limit=200):
+    return None if x is None else str(x)[:limit]
+
+
+def unittest_meta(test):
+    """What gradescope-utils' decorators put on a test method, as plain JSON values."""
+    method = getattr(test, getattr(test, "_testMethodName", ""), None)
+
+    def attr(name):
+        try:
+            return getattr(method, name, None)
+        except BaseException:
+            return None
+
+    try:
+        doc = test.shortDescription()
+    except BaseException:
+        doc = None
+    tags = attr("__tags__")
+    return {"id": _text(test.id(), 500), "name": _text(doc or str(test), 500),
+            "weight": _number(attr("__weight__")), "visibility": _text(attr("__visibility__"), 40),
+            "number": _text(attr("__number__"), 40),
+            "tags": [_text(t, 100) for t in tags][:20] if isinstance(tags, (list, tuple)) else None,
+            "hide_errors": _text(attr("__hide_errors__"), 1500),
+            "leaderboard": _text(attr("__leaderboard_column__"), 100),
+            "leaderboard_order": _text(attr("__leaderboard_sort_order__"), 10)}
+
+
+class _CappedText(io.StringIO):
+    """A StringIO that keeps the first `cap` characters written to it and counts the rest."""
+
+    def __init__(self, cap):
+        super().__init__()
+        self.cap = cap
+        self.dropped = 0
+
+    def write(self, s):
+        n = super().write(s[:max(0, self.cap - self.tell())]) if isinstance(s, str) else super().write(s)
+        self.dropped += len(s) - n
+        return len(s)
+
+    def truncate(self, size=None):
+        self.dropped = 0
+        return super().truncate(size)
+
+    def text(self):
+        more = "\n[%d more characters of output dropped]" % self.dropped if self.dropped else ""
+        return self.getvalue() + more
+
+
+class _ReportingResult(unittest.TestResult):
+    """Reports every test to the grader the moment it ends; subTests and fixtures included.
+
+    Each test's outcome: status "passed", "failed" (an assertion, or any failing subTest),
+    "error" (any other exception, in the test or in a subTest), "skipped", "expected_failure"
+    or "unexpected_success"; the messages of every failure in order; the score a
+    @partial_credit test set; what the test printed (unittest's buffer, as gradescope-utils).
+    """
+
+    def __init__(self, emit, scratch):
+        super().__init__()
+        self.emit, self.scratch = emit, scratch
+        self.buffer = True
+        self._stdout_buffer = _CappedText(UNITTEST_OUTPUT_CHARS)
+        self._stderr_buffer = _CappedText(UNITTEST_OUTPUT_CHARS)
+        self.test = None  # the test running now
+        self.outcome = None
+        self.ended = False
+        self.unfinished = None  # id of a test that stopped without unittest reporting how
+
+    def describe(self, test, err):
+        exc = err[1]
+        kind = getattr(test, "failureException", None)  # None for a setUpClass-style error holder
+        if isinstance(kind, type) and isinstance(exc, kind):  # an assertion: its message, as gradescope-utils
+            try:
+                return str(exc)[:1500]
+            except BaseException:
+                return "%s (its message could not be printed)" % type(exc).__name__
+        e = describe_error(exc, self.scratch)
+        return ("%s: %s" % (e["type"], e["message"]) + ("\n" + e["trace"] if e["trace"] else ""))[:1900]
+
+    def startTest(self, test):
+        self.test = test
+        self.outcome = {"status": "passed", "messages": [], "subtests_failed": 0}
+        self.ended = False  # whether unittest said how the test ended (a KeyboardInterrupt never does)
+        self.emit("start", test=_text(test.id(), 500))
+        super().startTest(test)
+
+    def problem(self, test, err, status, prefix=""):
+        if self.test is None or test is not self.test:  # setUpClass, tearDownModule, ...
+            self.emit("fixture", where=_text(test, 300), error=self.describe(test, err))
+            return
+        self.ended = True
+        if self.outcome["status"] != "error":
+            self.outcome["status"] = status
+        if len(self.outcome["messages"]) < 20:
+            self.outcome["messages"].append(prefix + self.describe(test, err))
+
+    def addSuccess(self, test):
+        if test is self.test:
+            self.ended = True
+
+    def addFailure(self, test, err):
+        self.problem(test, err, "failed")
+
+    def addError(self, test, err):
+        self.problem(test, err, "error")
+
+    def addSubTest(self, test, subtest, err):
+        if err is None or test is not self.test:
+            return
+        self.outcome["subtests_failed"] += 1
+        try:
+            label = subtest._subDescription()
+        except BaseException:
+            label = "(<subtest>)"
+        status = "failed" if isinstance(err[1], test.failureException) else "error"
+        self.problem(test, err, status, prefix="subTest %s: " % label)
+
+    def addSkip(self, test, reason):
+        if self.test is None:  # a setUpClass or setUpModule that raised SkipTest: its tests never run
+            self.emit("fixture", where=_text(test, 300), error="SkipTest: %s" % _text(reason, 500))
+        elif test is self.test and self.outcome["status"] == "passed":
+            self.ended = True
+            self.outcome["status"] = "skipped"
+            self.outcome["messages"].append(_text(reason, 500))
+
+    def addExpectedFailure(self, test, err):
+        if test is self.test and self.outcome["status"] == "passed":
+            self.ended = True
+            self.outcome["status"] = "expected_failure"
+
+    def addUnexpectedSuccess(self, test):
+        if test is self.test:
+            self.ended = True
+            self.outcome["status"] = "unexpected_success"
+            self.outcome["messages"].append("the test was expected to fail (@expectedFailure) but passed")
+
+    def stopTest(self, test):
+        if test is not self.test:
+            return super().stopTest(test)
+        if not self.ended and not self.outcome["subtests_failed"]:  # stopped by an exception unittest lets through
+            self.outcome["status"] = "error"
+            self.outcome["messages"].append("the test stopped before it finished")
+            self.unfinished = test.id()
+        out = self._stdout_buffer.text()
+        err = self._stderr_buffer.text()
+        if err:
+            out += ("" if not out or out.endswith("\n") else "\n") + err
+        method = getattr(test, getattr(test, "_testMethodName", ""), None)
+        self.emit("result", test=_text(test.id(), 500), status=self.outcome["status"],
+                  messages=self.outcome["messages"], subtests_failed=self.outcome["subtests_failed"],
+                  score=_number(getattr(method, "__score__", None)),
+                  leaderboard_value=_leaderboard_value(getattr(method, "__leaderboard_value__", None)),
+                  output=out[:UNITTEST_OUTPUT_CHARS + 100])
+        self.test = self.outcome = None
+        del _violations[:]  # instructor tests may use autograd: guards only record, nobody reads it
+        super().stopTest(test)
+
+
+def _leaderboard_value(x):
+    return x[:200] if isinstance(x, str) else _number(x)
+
+
+def _all_tests(suite):
+    if isinstance(suite, unittest.TestSuite):
+        for t in suite:
+            yield from _all_tests(t)
+    else:
+        yield suite
+
+
+def run_unittest(req, scratch, send, main_pid):
+    """Exec an instructor's unittest module (sent as source text, in pieces) and run its tests.
+
+    The module runs with the student's scratch folder first on sys.path, so `import tbptt`
+    imports the student's file. Every frame sent back carries the request's id and an event:
+        {"event": "tests", "tests": [unittest_meta, ...]}   the module loaded: its tests, in run order
+        {"event": "error", "error": {...}}               the module could not be loaded
+        {"event": "start", "test": id}                   a test begins
+        {"event": "result", "test": id, "status": ..., "messages": [...], "subtests_failed": n,
+         "score": float|None, "leaderboard_value": ..., "output": text}   a test ended
+        {"event": "fixture", "where": ..., "error": text}  setUpClass, tearDownModule, ... raised
+        {"event": "done"} | {"event": "aborted", "error": {...}, "test": id}   the run ended, or
+                                                       broke off (in test id)
+    Tests are reported as they end, so the grader knows which ones finished when a later one
+    hangs or kills the process.
+    """
+    def emit(event, **fields):
+        if os.getpid() != main_pid:  # a process the test or the student forked never answers
+            os._exit(0)
+        send(dict(fields, id=req["id"], event=event))
+
+    name = req["module"]
+    module = types.ModuleType(name)
+    module.__file__ = req["filename"]
+    try:
+        code = compile("".join(req["source"]), req["filename"], "exec")
+        sys.modules[name] = module
+        exec(code, module.__dict__)
+        suite = unittest.defaultTestLoader.loadTestsFromModule(module)
+        metas = [unittest_meta(t) for t in _all_tests(suite)]
+    except BaseException as e:  # SystemExit included: a student module that exits on import
+        emit("error", error=describe_error(e, scratch))
+        return
+    emit("tests", tests=metas)
+    result = _ReportingResult(emit, scratch)
+    try:
+        suite.run(result)
+    except BaseException as e:  # KeyboardInterrupt is not caught by unittest
+        emit("aborted", error=describe_error(e, scratch), test=_text(result.unfinished, 500))
+        return
+    emit("done")
