@@ -80,6 +80,17 @@ def gradescope(report, visibility=None, hidden_details="after_published"):
                 "visibility": hidden_details,
                 "tags": [fn.name, fn.file, "hidden-details"],
             })
+    if report.review:
+        tests.append({
+            "name": "static scan: lines for the instructor to read",
+            "score": 0.0,
+            "max_score": 0.0,
+            "output": _clip("These lines reach torch by a side road or run code a scan cannot read. They "
+                            "cost no points (the operators that ran were checked); read them if the scores "
+                            "look too good:\n" + "\n".join(report.review)),
+            "visibility": "hidden",
+            "tags": ["static-review"],
+        })
     summary = "Score %s / %s." % (_fmt_points(report.score), _fmt_points(report.max_score))
     if report.skipped_cuda:
         summary += " CUDA checks were not run (no GPU here); they do not count."

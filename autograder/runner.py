@@ -157,6 +157,7 @@ class Report:
     student_output: str = ""
     notes: List[str] = field(default_factory=list)
     sandbox_uid: Optional[int] = None  # the uid student code ran as (None: not root)
+    review: List[str] = field(default_factory=list)  # for instructors only: lines worth a look
 
     @property
     def score(self):
@@ -260,7 +261,7 @@ def grade(submission, plan, limits=None, budget=None):
     scratch = make_scratch(statuses, owner=user)
     session = _Session(scratch, limits, plan.device == "cuda", deadline, user)
     results = {fn.name: FunctionResult(fn) for fn in fns}
-    notes = static_notes(statuses, results)
+    notes, review = static.attach(statuses, results)
     touched = {fn.name: {"modified": set()} for fn in fns}
     gave_up = {}  # function -> reason its remaining checks are skipped
     fatal = None  # set when no worker can be started: nothing more can run
@@ -305,7 +306,7 @@ def grade(submission, plan, limits=None, budget=None):
         results[fn.name].checks.append(CheckResult("inputs left unchanged", False, 1.0, not msg, msg))
     output = "\n".join(s for s in session.output if s.strip())
     return Report([results[fn.name] for fn in fns], time.monotonic() - start, plan.seed, plan.device,
-                  plan.skipped_cuda, output, notes, user.uid if user is not None else None)
+                  plan.skipped_cuda, output, notes, user.uid if user is not None else None, review)
 
 
 def _arg(a, fn):
@@ -316,26 +317,6 @@ def _arg(a, fn):
     return {"in": a}
 
 
-def static_notes(statuses, results):
-    """Attach static findings to their functions; return the module-level ones as notes."""
-    notes = []
-    by_file = {}
-    for fr in results.values():
-        by_file.setdefault(fr.fn.file, {})[fr.fn.name] = fr
-    for module, st in statuses.items():
-        if st.error or not st.path:
-            continue
-        with open(st.path, encoding="utf-8") as f:
-            found = static.findings(f.read())
-        for func, line, label in found:
-            text = "%s.py line %d names %s, which this assignment does not allow" % (module, line, label)
-            if func in by_file.get(module, {}):
-                by_file[module][func].static.append(text)
-            else:
-                notes.append("static check: " + text)
-    return notes
-
-
 def build_steps(prep):
     """The worker program for one check: the call, preceded by the forward for a backward."""
     fn = prep.fn
@@ -343,10 +324,11 @@ def build_steps(prep):
     if fn.forward:
         fwd = registry.BY_NAME[fn.forward]
         steps.append({"module": fwd.file, "fn": fwd.name, "args": [_arg(a, fwd) for a in fwd.args],
-                      "arity": len(fwd.returns), "skip": [fwd.returns.index(CACHE)]})
+                      "arity": len(fwd.returns), "skip": [fwd.returns.index(CACHE)], "deny": fwd.forbidden_ops})
     args = [_arg(a, fn) for a in fn.args]
     skip = [i for i, r in enumerate(fn.returns) if r == CACHE]
-    steps.append({"module": fn.file, "fn": fn.name, "args": args, "arity": None, "skip": skip})
+    steps.append({"module": fn.file, "fn": fn.name, "args": args, "arity": None, "skip": skip,
+                  "deny": fn.forbidden_ops})
     return steps
 
 

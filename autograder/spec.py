@@ -10,6 +10,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
+from . import forbidden
+
 CACHE = "cache"  # the opaque value a forward pass hands to its backward pass
 
 
@@ -84,6 +86,9 @@ class GradedFunction:
     mistakes: List[Mistake] = field(default_factory=list)
     rtol: Dict[torch.dtype, float] = field(default_factory=dict)  # overrides of compare.RTOL
     time_axis: Dict[str, int] = field(default_factory=dict)  # output -> axis of time, for hints
+    # Operators that would do this function's work for it (ATen name -> what the student reads);
+    # watched during every call of the student's code, whatever Python name reached them.
+    forbidden_ops: Dict[str, str] = field(default_factory=lambda: dict(forbidden.LAYERS))
 
     @property
     def outputs(self):

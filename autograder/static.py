@@ -30,6 +30,66 @@ for _op in ("cross_entropy_loss", "clip_grads_with_norm_", "get_total_norm"):
     FORBIDDEN_NAMES[_op] = _op
 
 
+# Ways to reach an operator by another name, or to run code the scan cannot read: not forbidden in
+# themselves (the run-time observer judges what runs), so they are shown to instructors only.
+REVIEW_ATTRS = {"_VF": "torch._VF", "ops": "torch.ops", "_C": "torch._C"}
+REVIEW_CALLS = {"__import__": "__import__", "eval": "eval", "exec": "exec", "compile": "compile"}
+
+
+def review_findings(source):
+    """[(line, label)] for what an instructor may want to read: torch._VF, torch.ops, torch._C,
+    importlib, __import__, eval, exec, compile, and getattr on torch with a computed name."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    out = []
+    for node in ast.walk(tree):
+        label = None
+        if isinstance(node, ast.Attribute) and node.attr in REVIEW_ATTRS and _base_name(node.value) == "torch":
+            label = REVIEW_ATTRS[node.attr]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) else [])
+            hits = [n for n in names if n and (n == "importlib" or n.startswith(
+                ("importlib.", "torch._C", "torch._VF", "torch.ops")))]
+            if hits:
+                label = "an import of %s" % ", ".join(hits)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in REVIEW_CALLS:
+                label = REVIEW_CALLS[node.func.id]
+            elif (node.func.id == "getattr" and len(node.args) >= 2 and _base_name(node.args[0]) == "torch"
+                  and not isinstance(node.args[1], ast.Constant)):
+                label = "getattr on torch with a computed name"
+        if label:
+            out.append((node.lineno, label))
+    return sorted(set(out))
+
+
+def attach(statuses, results):
+    """Static findings of every vetted file: (notes, review).
+
+    Forbidden names go to their function's FunctionResult.static (module-level ones become
+    notes); review_findings become instructor-only review lines.
+    """
+    notes, review = [], []
+    by_file = {}
+    for fr in results.values():
+        by_file.setdefault(fr.fn.file, {})[fr.fn.name] = fr
+    for module, st in statuses.items():
+        if st.error or not st.path:
+            continue
+        with open(st.path, encoding="utf-8") as f:
+            source = f.read()
+        for func, line, label in findings(source):
+            text = "%s.py line %d names %s, which this assignment does not allow" % (module, line, label)
+            if func in by_file.get(module, {}):
+                by_file[module][func].static.append(text)
+            else:
+                notes.append("static check: " + text)
+        review += ["%s.py line %d: %s" % (module, line, label) for line, label in review_findings(source)]
+    return notes, review
+
+
 def _base_name(node):
     while isinstance(node, ast.Attribute):
         node = node.value

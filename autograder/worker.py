@@ -151,6 +151,100 @@ def install_guards():
         pass
 
 
+_observer = []  # [observe function] once install_observer() ran
+
+
+def _op_name(func):
+    """The operator's name without namespace or overload: torch._VF.lstm, torch.ops.aten.lstm.input,
+    Tensor.lstm ... all give "lstm"."""
+    name = getattr(func, "__name__", None)
+    if not isinstance(name, str):
+        name = str(func)
+    return name.rsplit("::", 1)[-1].split(".")[0]
+
+
+def install_observer(torch):
+    """Watch every torch operator a student call runs (a TorchFunctionMode), whatever its Python name.
+
+    observed(fn, args, deny) runs fn(*args) with the observer on top of torch's function-mode stack:
+    every operator named in deny (ATen name -> words for the student) is recorded as a violation,
+    and so is any operator that returns a tensor requiring grad (autograd by another road). The
+    stack is checked when the call returns: an observer that was popped, replaced or buried under
+    another mode is itself a violation. The torch functions used here are bound now, before any
+    student file is imported, so that patching them later changes nothing.
+    """
+    from torch.overrides import TorchFunctionMode
+
+    C = torch._C
+    length, at, push, pop = (C._len_torch_function_stack, C._get_function_stack_at,
+                             C._push_on_torch_function_stack, C._pop_torch_function_stack)
+    Tensor = torch.Tensor
+    SUBCLASS = "a torch.Tensor subclass with its own __torch_function__ (it would run outside the grader's observer)"
+
+    class Observer(TorchFunctionMode):
+        deny = {}
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            label = self.deny.get(_op_name(func))
+            if label is not None and label not in _violations:
+                _violations.append(label)
+            if any(t is not Tensor for t in types) and SUBCLASS not in _violations:
+                _violations.append(SUBCLASS)  # its own __torch_function__ would run unobserved
+            out = func(*args, **(kwargs or {}))
+            if isinstance(out, Tensor) and out.requires_grad:
+                label = "autograd (%s returned a tensor that requires grad)" % _op_name(func)
+                if label not in _violations:
+                    _violations.append(label)
+            return out
+
+    watcher = Observer()
+    torch_dir = os.path.dirname(torch.__file__) + os.sep
+
+    def switch_guard(original, label):
+        """Stands in for a context manager that switches torch functions (and so the observer) off:
+        recorded when student code (anything but torch's own Python) asks for one."""
+
+        def guard(*args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if not caller.startswith(torch_dir):
+                _violations.append(label)
+            return original(*args, **kwargs)
+
+        return guard
+
+    def pop_guard():
+        mode = pop()
+        if mode is watcher:  # torch never pops a user's mode in the middle of tensor operations
+            _violations.append("a pop of the grader's operator observer off torch's function-mode stack")
+        return mode
+
+    C._pop_torch_function_stack = pop_guard
+    _guards.append((C, "_pop_torch_function_stack", pop_guard, "torch._C._pop_torch_function_stack"))
+    for name in ("DisableTorchFunction", "DisableTorchFunctionSubclass"):
+        original = getattr(C, name, None)
+        if original is not None:
+            guard = switch_guard(original, "torch._C.%s, which switches off the grader's operator observer" % name)
+            setattr(C, name, guard)
+            _guards.append((C, name, guard, "torch._C.%s" % name))
+
+    def observed(fn, args, deny):
+        watcher.deny = deny
+        base = length()
+        push(watcher)
+        try:
+            return fn(*args)
+        finally:
+            if length() != base + 1 or at(base) is not watcher:
+                _violations.append("a change to torch's function-mode stack that removed the grader's "
+                                   "operator observer")
+            while length() > base:
+                pop()
+            watcher.deny = {}
+
+    _observer.append(observed)
+    return observed
+
+
 def verify_guards():
     for owner, attr, guard, label in _guards:
         try:
@@ -206,6 +300,7 @@ def main(rfd, wfd, scratch, data_mb=0):
     sys.path.insert(0, scratch)
     os.chdir(scratch)
     install_guards()
+    install_observer(torch)
 
     def send(obj):
         try:
@@ -281,7 +376,7 @@ def run_call(req, modules, scratch, torch):
                 else:
                     args.append(outs[a["step"]][a["index"]])
             start = time.perf_counter()
-            out = fn(*args)
+            out = _observer[0](fn, args, step.get("deny") or {})
             if any(t.is_cuda for t in inputs.values() if type(t) is torch.Tensor):
                 torch.cuda.synchronize()
             res["seconds"] = time.perf_counter() - start

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from .. import forbidden
 from ..detectors import repeated_words_overwritten
 from ..spec import CACHE, GradedFunction, Mistake, standard_cases
 from .common import F64, backward_maker, grads, layer_oracles, leaves, model_mistake, randint, randn
@@ -276,6 +277,7 @@ FUNCTIONS = [
     GradedFunction(
         "temporal_softmax_loss", FILE, 4, ("x", "y", "mask"), ("loss", "dx"), make_loss,
         temporal_softmax_loss_oracle, standard_cases(LOSS_SMALL, LOSS_MEDIUM, LOSS_EDGES), time_axis=TIME,
+        forbidden_ops=forbidden.LAYERS_AND_LOG_SOFTMAX,
         mistakes=[model_mistake("dx ignores the mask: multiply the gradient by mask too (padded "
                                 "steps contribute nothing)", _mask_ignored_in_dx)]),
 ]

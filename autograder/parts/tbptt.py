@@ -10,6 +10,7 @@ list at the bottom is this file's registry.
 import torch
 import torch.nn.functional as F
 
+from .. import forbidden
 from ..spec import Case, DictArg, GradedFunction
 from .common import model_mistake, randint, randn
 from .rnn_layers import _torch_rnn
@@ -291,7 +292,7 @@ FUNCTIONS = [
                   model_mistake(SQUARED, _clip_model("squared"))]),
     GradedFunction(
         "truncated_bptt_grads", FILE, 5, ("x", "y", "h0", DictArg("params."), "k"), ("loss", "grads", "h_last"),
-        make_lm, truncated_bptt_grads_oracle, _lm_cases(),
+        make_lm, truncated_bptt_grads_oracle, _lm_cases(), forbidden_ops=forbidden.LAYERS_AND_LOG_SOFTMAX,
         mistakes=[model_mistake(FULL_BPTT, _loss_model(detach=False)),
                   model_mistake(NO_CARRY, _loss_model(carry=False)),
                   model_mistake(AVERAGED, _averaged_model),
@@ -300,6 +301,7 @@ FUNCTIONS = [
     GradedFunction(
         "tbptt_train", FILE, 4, ("x", "y", "h0", DictArg("params."), "k", "lr", "max_norm"),
         ("new_params", "losses", "h_last"), _train_maker, tbptt_train_oracle, _lm_cases(train=True),
+        forbidden_ops=forbidden.LAYERS_AND_LOG_SOFTMAX,
         mistakes=[model_mistake(PER_SEQUENCE, _train_model(per_chunk=False)),
                   model_mistake(NO_CLIP, _train_model(clip=False)),
                   model_mistake(NO_CARRY, _train_model(carry=False)),
