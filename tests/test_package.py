@@ -306,7 +306,9 @@ def test_buggy_and_hostile_code_costs_only_its_functions(gradescope):
     r, data = run_autograder(gradescope, lambda sub: make_variant(sub, "rnn_layers.py", edits))
     assert r.returncode == 0 and data is not None, r.stderr[-3000:]
     lost = {name for name, t in graded(data).items() if t["score"] < t["max_score"]}
-    assert lost == {"rnn_step_backward", "word_embedding_forward", "word_embedding_backward"}, lost
+    callers = {fn.name for fn in registry.FUNCTIONS if fn.file == "tbptt"} | {"rnn_backward", "birnn_backward"}
+    assert {"rnn_step_backward", "word_embedding_forward", "word_embedding_backward"} <= lost, lost
+    assert lost <= {"rnn_step_backward", "word_embedding_forward", "word_embedding_backward"} | callers, lost
     assert "1 - next_h" in graded(data)["rnn_step_backward"]["output"]  # the hint of this mistake
     assert "exited with status 0" in graded(data)["word_embedding_forward"]["output"]
     assert data["score"] < 1000
