@@ -349,7 +349,7 @@ def handout_files(root=KIT_ROOT):
             if any(m.encode() in data for m in SOLUTION_MARKERS):
                 raise ReleaseError("%s/%s holds a solution marker: ship the student build only"
                                    % (BUILT_HANDOUTS, rel))
-            out["handouts/" + rel] = data
+            out[rel] = data  # beside the student's files: the notebooks import them from their own folder
     return out
 
 
@@ -364,7 +364,12 @@ def readme(functions, has_handouts=False):
     total = sum(fn.points for fn in functions)
     uploads = ", ".join("`%s.py`" % f for f in files)
     count = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}.get(len(files), str(len(files)))
-    handouts = ("\nThe write-up and the notebooks are in `handouts/`.\n" if has_handouts else "")
+    handouts = ("\nRead the write-up first (`writeup.html`, or `writeup.pdf`). The notebooks (`01_...ipynb` to "
+                "`04_...ipynb`) run in this folder with your files: they hold explanations, gradient checks, "
+                "the public checks (`grader.check(...)`, which needs `pip install otter-grader`), one "
+                "experiment each and the written questions; `python export_answers.py NOTEBOOK.ipynb` makes "
+                "the PDF of your written answers (`pip install nbformat pypandoc_binary typst`).\n"
+                if has_handouts else "")
     return """# Recurrent networks: the assignment
 
 Write the layers of the {count} files below by hand, in PyTorch tensor operations: every function
@@ -487,6 +492,9 @@ def contents(root=KIT_ROOT, config_path=None):
     data = public_data(functions, cfg)
     files = dict(student_files(root))
     handouts = handout_files(root)
+    clash = sorted(set(files) & set(handouts))
+    if clash:
+        raise ReleaseError("%s/ holds files that the release makes itself: %s" % (BUILT_HANDOUTS, ", ".join(clash)))
     files.update(handouts)
     files["README.md"] = readme(functions, bool(handouts)).encode()
     files.update(package_files(_saved(data)))

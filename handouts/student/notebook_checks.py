@@ -1,0 +1,42 @@
+"""The notebooks' bridge to the public checker (check.py), for the `grader.check(...)` cells.
+
+Ships in the student release next to check.py and the notebooks. `passes(...)` runs the public
+checks of the named functions exactly as `python check.py NAME ...` does (the same engine, inputs,
+messages and hints as Gradescope), prints what it says, and returns True only if every one of them
+passed; otter-grader's tests in the notebooks assert that. `short_errors()` makes a stub's
+NotImplementedError show as one line in a notebook instead of a traceback.
+"""
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def passes(*names):
+    """Run the public checks of the named functions (or files); print the report; True if all passed.
+
+    Inputs:
+    - names: function names such as "rnn_step_forward", or file names such as "rnn_layers".
+    """
+    folder = os.environ.get("RNN_ASSIGNMENT_DIR", HERE)
+    cmd = [sys.executable, os.path.join(folder, "check.py"), *names]
+    r = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    print((r.stdout + r.stderr).rstrip())
+    return r.returncode == 0
+
+
+def short_errors():
+    """In IPython: show NotImplementedError (an unwritten stub) as one line, not a traceback."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def handler(shell, etype, value, tb, tb_offset=None):
+        return ["%s: %s (write it in your .py file, then restart the kernel and run again)" % (etype.__name__, value)]
+
+    shell.set_custom_exc((NotImplementedError,), handler)
