@@ -68,7 +68,7 @@ def function_from_data(d):
     case): `load_plan` binds them to each check's own copy of the function.
     """
     cases = [Case(c["name"], dict(c["sizes"]), _dtype(c["dtype"]), c["device"], c["hidden"], c["seed"],
-                  tuple((k, v) for k, v in c["opts"]), c["weight"]) for c in d["cases"]]
+                  tuple((k, v) for k, v in c["opts"]), c["weight"], c.get("rtol")) for c in d["cases"]]
     args = tuple(DictArg(a["dict"]) if isinstance(a, dict) else a for a in d["args"])
     return GradedFunction(
         d["name"], d["file"], d["points"], args, tuple(d["returns"]), _not_shipped, _not_shipped, cases,

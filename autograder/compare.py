@@ -94,6 +94,33 @@ def check_tensor(name, got, expected, dtype, device, rtol):
     return None
 
 
+OVERFLOW_HINT = ("exp overflowed for large inputs: use torch.tanh / torch.sigmoid, or subtract the maximum "
+                 "before exp (torch.softmax and torch.logsumexp do)")
+LARGE_INPUT = 10.0  # inputs this large can push a hand-written exp past float32's range (exp(89) = inf)
+
+
+def overflowed(got, expected, inputs):
+    """Whether a wrong output looks like exp overflowing: NaN or inf where the expected value is
+    finite, with finite inputs of which some are large (inputs: name -> float64 tensor or other)."""
+    if not (~torch.isfinite(got) & torch.isfinite(expected.to(got.device))).any():
+        return False
+    floats = [v for v in inputs.values() if torch.is_tensor(v) and v.is_floating_point() and v.numel()]
+    return all(bool(torch.isfinite(v).all()) for v in floats) and \
+        any(float(v.abs().max()) >= LARGE_INPUT for v in floats)
+
+
+def in_place_message(names):
+    """What to say when a function modified some of its inputs in place: each one named, with the fix."""
+    fixes = []
+    for name in names:
+        new = "d" + name[len("dnext_"):] if name.startswith("dnext_") else name + "_new"
+        fixes.append("write `%s = %s + ...` (a new tensor) instead of `%s += ...` (or start from "
+                     "`%s.clone()`)" % (new, name, name, name))
+    return ("modified its input%s %s in place: inputs must be left unchanged (the caller still needs "
+            "them). For %s" % ("s" if len(names) > 1 else "", ", ".join(names),
+                              "; for ".join("%s, %s" % (n, f) for n, f in zip(names, fixes))))
+
+
 def value_hints(got, expected, sizes, time_axis=None):
     """Generic hints for a same-shape value mismatch (scaled, transposed, zero, some steps)."""
     g = got.to(torch.float64)

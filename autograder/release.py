@@ -107,7 +107,8 @@ def _function_data(fn):
         "rtol": {_dtype_name(k): float(v) for k, v in fn.rtol.items()},
         "time_axis": dict(fn.time_axis),
         "cases": [{"name": c.name, "sizes": dict(c.sizes), "dtype": _dtype_name(c.dtype), "device": c.device,
-                   "hidden": c.hidden, "seed": c.seed, "opts": [[k, v] for k, v in c.opts], "weight": c.weight}
+                   "hidden": c.hidden, "seed": c.seed, "opts": [[k, v] for k, v in c.opts], "weight": c.weight,
+                   "rtol": c.rtol}
                   for c in _public(fn)],
         "mistakes": [_mistake_data(fn, m) for m in fn.mistakes],
     }

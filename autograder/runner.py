@@ -296,9 +296,7 @@ def grade(submission, plan, limits=None, budget=None):
     for fn in fns:
         t = touched[fn.name]
         if t["modified"]:
-            msg = ("modified its input%s %s in place (for example dh[:, t] += ...): inputs must be left "
-                   "unchanged, work on new tensors" % ("s" if len(t["modified"]) > 1 else "",
-                                                       ", ".join(sorted(t["modified"]))))
+            msg = compare.in_place_message(sorted(t["modified"]))
         elif not any(c.passed for c in results[fn.name].checks):
             msg = "not credited: no other check of this function passed"
         else:
@@ -458,7 +456,7 @@ def _check_output(fn, name, got, prep, res=None):
         if sorted(got) != keys:
             return "%s has keys %s, expected %s" % (name, sorted(got), keys)
         parts = [("%s[%r]" % (name, k), "%s.%s" % (name, k), got[k]) for k in keys]
-    rtol = fn.rtol.get(case.dtype, compare.RTOL[case.dtype])
+    rtol = fn.tolerance(case)
     for label, key, value in parts:
         if res is not None and isinstance(value, Received) and value.requires_grad:
             res.forbidden.append("autograd (%s was returned with requires_grad=True)" % label)
@@ -475,6 +473,7 @@ def _hints(prep, name, got):
     fn = prep.fn
     g = got.data.to(torch.float64)
     exp = prep.expected[name]
+    overflow = [compare.OVERFLOW_HINT] if compare.overflowed(g, exp, prep.inputs64) else []
     hints = []
     for mistake in fn.mistakes:
         try:
@@ -482,6 +481,6 @@ def _hints(prep, name, got):
                 hints.append(mistake.hint)
         except Exception:  # a hint detector must never break grading
             continue
-    if not hints:
+    if not hints and not overflow:
         hints = compare.value_hints(g, exp, prep.case.sizes, fn.time_axis.get(name))
-    return "".join("\nHint: %s" % h for h in hints)
+    return "".join("\nHint: %s" % h for h in overflow + hints)

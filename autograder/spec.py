@@ -42,6 +42,7 @@ class Case:
     seed: Optional[int] = None
     opts: Tuple[Tuple[str, object], ...] = ()
     weight: float = 1.0
+    rtol: Optional[float] = None  # this case's tolerance, overriding the function's and compare.RTOL
 
     def opt(self, key, default=None):
         return dict(self.opts).get(key, default)
@@ -90,26 +91,52 @@ class GradedFunction:
     # watched during every call of the student's code, whatever Python name reached them.
     forbidden_ops: Dict[str, str] = field(default_factory=lambda: dict(forbidden.LAYERS))
 
+    def tolerance(self, case):
+        """The relative error allowed on `case` (compare.relative_error)."""
+        from .compare import RTOL
+
+        return case.rtol or self.rtol.get(case.dtype, RTOL[case.dtype])
+
     @property
     def outputs(self):
         """Names of the returned values that are compared (everything but the cache)."""
         return tuple(r for r in self.returns if r != CACHE)
 
 
-def standard_cases(small, medium, edges=(), float32_small=True, cuda=True):
+SATURATED = "float32, large pre-activations (50-100: exp overflows)"
+# float32 holds 50-100 only to about 4e-6 (half a unit in the last place), so outputs near zero, such
+# as softmax(x) - 1 for a winning score of 90, carry that absolute error: the reference reaches a few
+# 1e-3 of relative error here (compare.relative_error; 1e-3 elsewhere in float32). An overflow
+# gives inf or NaN, and a wrong formula errors of order 1: both stay far outside.
+SATURATED_RTOL = 2e-2
+
+
+def saturated_cases(small, medium, opts):
+    """float32 cases whose pre-activations reach 50-100, where exp overflows in float32 while torch's
+    float64 answer stays finite: a hand-written tanh, sigmoid or softmax fails them. A public small
+    one (so the overflow hint shows before the deadline) and a hidden medium one."""
+    opts = tuple(sorted(opts.items()))
+    return [Case(SATURATED, small, torch.float32, seed=4, opts=opts, rtol=SATURATED_RTOL),
+            Case(SATURATED + ", medium", medium, torch.float32, hidden=True, opts=opts, rtol=SATURATED_RTOL)]
+
+
+def standard_cases(small, medium, edges=(), float32_small=True, cuda=True, saturate=None):
     """The usual checks of a function: public small cases, hidden medium ones, edge cases, CUDA.
 
-    small, medium: size dicts. edges: (name, sizes, opts-dict) triples, hidden.
+    small, medium: size dicts. edges: (name, sizes, opts-dict) triples, hidden. saturate: the
+    maker's opts that push pre-activations to 50-100 (functions that apply tanh, sigmoid, exp or
+    softmax), for saturated_cases.
     """
     cases = [
         Case("float64, small", small, torch.float64, seed=1),
     ]
     if float32_small:
         cases.append(Case("float32, small (dtype kept)", small, torch.float32, seed=2))
-    cases += [
+    saturated = saturated_cases(small, medium, saturate) if saturate else []
+    cases += saturated[:1] + [
         Case("float64, medium", medium, torch.float64, hidden=True),
         Case("float32, medium", medium, torch.float32, hidden=True),
-    ]
+    ] + saturated[1:]
     for name, sizes, opts in edges:
         cases.append(Case(name, sizes, torch.float64, hidden=True, opts=tuple(sorted(opts.items()))))
     if cuda:

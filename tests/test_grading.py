@@ -7,7 +7,8 @@ import sys
 import pytest
 import torch
 from gradescope_schema import check
-from helpers import ASSIGNMENT, ROOT, SOLUTIONS, copy_solutions, full, make_variant, messages, scores, write_submission
+from helpers import (ASSIGNMENT, FIXED_SEED, ROOT, SOLUTIONS, copy_solutions, full, make_variant, messages, scores,
+                     write_submission)
 
 from autograder import cli, registry, runner
 from autograder.sandbox import EnvironmentFailure, Limits
@@ -180,3 +181,25 @@ def test_a_worker_that_cannot_start_is_the_graders_failure_not_the_students(plan
     assert "before any student code ran" in hidden[0]["output"]
     assert "grading machine's environment" in hidden[0]["output"]
     assert "sys.exit" not in json.dumps(data)
+
+
+def test_public_feedback_names_an_overflow_and_an_in_place_edit_with_their_fixes(plans, tmp_path):
+    """The two most common real mistakes in student code (issue 12): a hand-written tanh that
+    overflows in float32, and `dnext_c += ...`. Both show in the visible entry, with the fix."""
+    from autograder import results
+
+    sub = make_variant(str(tmp_path / "rnn"), "rnn_layers.py", [(
+        "next_h = torch.tanh(x @ Wx + prev_h @ Wh + b)  # (N, H)",
+        "z = x @ Wx + prev_h @ Wh + b\n    next_h = (1 - torch.exp(-2 * z)) / (1 + torch.exp(-2 * z))  # (N, H)")])
+    plan = runner.build_plan(registry.select(["rnn_step_forward"]), device="cpu", seed=FIXED_SEED)
+    visible = results.gradescope(runner.grade(sub, plan, FAST))["tests"][0]
+    assert visible["visibility"] == "visible" and visible["score"] < visible["max_score"]
+    assert "large pre-activations" in visible["output"] and "Hint: exp overflowed for large inputs" in visible["output"]
+
+    sub = make_variant(str(tmp_path / "lstm"), "lstm_layers.py", [(
+        "dc = dnext_c + dnext_h * o * (1 - tanh_c * tanh_c)  # (N, H) total gradient of next_c",
+        "dnext_c += dnext_h * o * (1 - tanh_c * tanh_c)\n    dc = dnext_c")])
+    plan = runner.build_plan(registry.select(["lstm_step_backward"]), device="cpu", seed=FIXED_SEED)
+    visible = results.gradescope(runner.grade(sub, plan, FAST))["tests"][0]
+    assert "modified its input dnext_c in place" in visible["output"]
+    assert "write `dc = dnext_c + ...` (a new tensor) instead of `dnext_c += ...`" in visible["output"]

@@ -262,10 +262,12 @@ def make_mha(g, case, backward=False):
     Dh = E // h
     q, K, V = randn(g, N, E), randn(g, N, L, E), randn(g, N, L, E)
     Wq, Wk, Wv, Wo = (randn(g, E, E, scale=1 / E ** 0.5) for _ in range(4))
+    big = case.opt("shift") or case.opt("spike")
+    if big:  # an orthogonal Wk: u below stays moderate, so that float32 holds K + u well
+        Wk = torch.linalg.qr(randn(g, E, E))[0]
     Q = (q @ Wq).reshape(N, h, Dh)
     per_head = torch.einsum("nlhd,nhd->nl", (K @ Wk).reshape(N, L, h, Dh), Q)  # summed over heads
     mask = _make_mask(g, case, per_head)
-    big = case.opt("shift") or case.opt("spike")
     if big:  # u Wk = T, where T raises every head's score by `big`: T_j = big sqrt(Dh) Q_j / |Q_j|^2
         T = (big * math.sqrt(Dh) * Q / (Q * Q).sum(dim=2, keepdim=True)).reshape(N, E)
         u = torch.linalg.solve(Wk.T, T.T).T  # (N, E)
@@ -532,15 +534,16 @@ MHA_BACKWARD_MISTAKES = [
 
 
 # --------------------------------------------------------------------------- registry
-def _cases(small, medium, edges, public=()):
+def _cases(small, medium, edges, public=(), saturate=None):
     """standard_cases plus public float64 cases (name, sizes, opts) right after the small ones."""
-    cases = standard_cases(small, medium, edges)
+    cases = standard_cases(small, medium, edges, saturate=saturate)
     extra = [Case(name, sizes, torch.float64, seed=10 + k, opts=tuple(sorted(opts.items())))
              for k, (name, sizes, opts) in enumerate(public)]
     return cases[:2] + extra + cases[2:]
 
 
 NO_MASK = {"mask": "none"}
+BIG_SCORES = {"shift": 100.0}  # every score of most rows + 100: exp overflows in float32
 DOT_SMALL, DOT_MEDIUM = dict(N=3, L=5, Dk=4, Dv=3), dict(N=6, L=9, Dk=8, Dv=5)
 DOT_PUBLIC = [("no mask (mask=None)", DOT_SMALL, NO_MASK)]
 DOT_EDGES = [
@@ -596,20 +599,20 @@ BACKWARD_RTOL = {torch.float32: 1e-2}
 FUNCTIONS = [
     GradedFunction(
         "dot_attention_forward", FILE, 2, DOT_ARGS, ("context", "weights", CACHE), make_dot,
-        dot_attention_forward_oracle, _cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC),
+        dot_attention_forward_oracle, _cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC, BIG_SCORES),
         mistakes=_dot_forward_mistakes()),
     GradedFunction(
         "dot_attention_backward", FILE, 3, ("dcontext", CACHE), ("dq", "dK", "dV"), backward_maker(make_dot),
-        dot_attention_backward_oracle, _cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC),
+        dot_attention_backward_oracle, _cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC, BIG_SCORES),
         forward="dot_attention_forward", mistakes=_dot_backward_mistakes(), rtol=BACKWARD_RTOL),
     GradedFunction(
         "additive_attention_forward", FILE, 2, ADD_ARGS, ("context", "weights", CACHE), make_additive,
-        additive_attention_forward_oracle, _cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC),
+        additive_attention_forward_oracle, _cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC, BIG_SCORES),
         mistakes=_additive_forward_mistakes()),
     GradedFunction(
         "additive_attention_backward", FILE, 4, ("dcontext", CACHE), ("dq", "dK", "dV", "dWq", "dWk", "dv"),
         backward_maker(make_additive), additive_attention_backward_oracle,
-        _cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC), forward="additive_attention_forward",
+        _cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC, BIG_SCORES), forward="additive_attention_forward",
         mistakes=_additive_backward_mistakes(), rtol=BACKWARD_RTOL),
     GradedFunction(
         "local_attention_mask", FILE, 1, ("L", "center", "window"), ("mask",), make_local,
@@ -625,11 +628,11 @@ FUNCTIONS = [
         forward="hard_attention_forward", mistakes=HARD_BACKWARD_MISTAKES),
     GradedFunction(
         "multihead_attention_forward", FILE, 3, MHA_ARGS, ("out", "weights", CACHE), make_mha,
-        multihead_attention_forward_oracle, _cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC),
+        multihead_attention_forward_oracle, _cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC, BIG_SCORES),
         mistakes=MHA_FORWARD_MISTAKES),
     GradedFunction(
         "multihead_attention_backward", FILE, 5, ("dout", CACHE), ("dq", "dK", "dV", "dWq", "dWk", "dWv", "dWo"),
         backward_maker(make_mha), multihead_attention_backward_oracle,
-        _cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC), forward="multihead_attention_forward",
+        _cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC, BIG_SCORES), forward="multihead_attention_forward",
         mistakes=MHA_BACKWARD_MISTAKES, rtol=BACKWARD_RTOL),
 ]

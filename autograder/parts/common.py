@@ -12,6 +12,32 @@ def randn(g, *shape, scale=1.0):
     return torch.randn(*shape, generator=g, dtype=F64) * scale
 
 
+def saturate(W, case):
+    """Weights for case.opt("saturate") = S: every other column (a unit, or a gate's unit) times S/8.
+
+    With saturate_bias below, those units' pre-activations sit at +-S, give or take S/5 (S = 80: 50
+    to 110, where exp overflows in float32), while the other units stay in range, so that the
+    gradients are still made mostly of numbers float32 represents well.
+    """
+    big = case.opt("saturate")
+    if not big:
+        return W
+    W = W.clone()
+    W[..., 0::2] *= big / 8
+    return W
+
+
+def saturate_bias(b, case):
+    """The bias for case.opt("saturate") = S: +S, -S, +S, ... on every other unit (see saturate)."""
+    big = case.opt("saturate")
+    if not big:
+        return b
+    b = b.clone()
+    n = b[0::2].numel()
+    b[0::2] = big * (1 - 2 * (torch.arange(n, dtype=b.dtype) % 2))
+    return b
+
+
 def randint(g, high, *shape):
     return torch.randint(0, high, shape, generator=g, dtype=torch.int64)
 

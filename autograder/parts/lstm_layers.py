@@ -9,7 +9,7 @@ import torch
 from torch.func import functional_call
 
 from ..spec import CACHE, GradedFunction, standard_cases
-from .common import F64, backward_maker, layer_oracles, model_mistake, randn
+from .common import F64, backward_maker, layer_oracles, model_mistake, randn, saturate, saturate_bias
 
 FILE = "lstm_layers"
 
@@ -60,8 +60,9 @@ def make_step(g, case, backward=False):
     N, D, H = (case.sizes[k] for k in "NDH")
     scale = case.opt("weight_scale", 1.0)
     i = {"x": randn(g, N, D), "prev_h": randn(g, N, H), "prev_c": randn(g, N, H),
-         "Wx": randn(g, D, 4 * H, scale=scale / D ** 0.5), "Wh": randn(g, H, 4 * H, scale=scale / H ** 0.5),
-         "b": randn(g, 4 * H, scale=0.5)}
+         "Wx": saturate(randn(g, D, 4 * H, scale=scale / D ** 0.5), case),
+         "Wh": saturate(randn(g, H, 4 * H, scale=scale / H ** 0.5), case),
+         "b": saturate_bias(randn(g, 4 * H, scale=0.5), case)}
     if backward:
         i["dnext_h"] = randn(g, N, H)
         i["dnext_c"] = randn(g, N, H)
@@ -71,8 +72,9 @@ def make_step(g, case, backward=False):
 def make_seq(g, case, backward=False):
     N, T, D, H = (case.sizes[k] for k in "NTDH")
     i = {"x": randn(g, N, T, D), "h0": randn(g, N, H),
-         "Wx": randn(g, D, 4 * H, scale=1 / D ** 0.5), "Wh": randn(g, H, 4 * H, scale=1 / H ** 0.5),
-         "b": randn(g, 4 * H, scale=0.5)}
+         "Wx": saturate(randn(g, D, 4 * H, scale=1 / D ** 0.5), case),
+         "Wh": saturate(randn(g, H, 4 * H, scale=1 / H ** 0.5), case),
+         "b": saturate_bias(randn(g, 4 * H, scale=0.5), case)}
     if backward:
         i["dh"] = randn(g, N, T, H)
     return i
@@ -196,23 +198,24 @@ SEQ_EDGES = [("T=1", dict(N=3, T=1, D=4, H=5), {}), ("N=1", dict(N=1, T=5, D=4, 
              ("H=1", dict(N=3, T=4, D=4, H=1), {}), ("long sequence T=30", dict(N=2, T=30, D=3, H=4), {})]
 
 TIME = {"h": 1, "dx": 1}
+BIG_WEIGHTS = {"saturate": 80.0}  # pre-activations of 50-100: gates saturate, exp overflows in float32
 
 FUNCTIONS = [
     GradedFunction(
         "lstm_step_forward", FILE, 2, STEP_ARGS, ("next_h", "next_c", CACHE), make_step,
-        lstm_step_forward_oracle, standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES),
+        lstm_step_forward_oracle, standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES, saturate=BIG_WEIGHTS),
         mistakes=_forward_mistakes(_step_forward_model)),
     GradedFunction(
         "lstm_step_backward", FILE, 5, ("dnext_h", "dnext_c", CACHE),
         ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"), backward_maker(make_step), lstm_step_backward_oracle,
-        standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES), forward="lstm_step_forward",
+        standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES, saturate=BIG_WEIGHTS), forward="lstm_step_forward",
         mistakes=STEP_BACKWARD_MISTAKES),
     GradedFunction(
         "lstm_forward", FILE, 3, SEQ_ARGS, ("h", CACHE), make_seq, lstm_forward_oracle,
-        standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES), time_axis=TIME,
+        standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS), time_axis=TIME,
         mistakes=_forward_mistakes(_seq_model) + [model_mistake(C0_H0, _seq_model(c0="h0"))]),
     GradedFunction(
         "lstm_backward", FILE, 6, ("dh", CACHE), ("dx", "dh0", "dWx", "dWh", "db"),
-        backward_maker(make_seq), lstm_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES),
+        backward_maker(make_seq), lstm_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
         forward="lstm_forward", time_axis=TIME, mistakes=SEQ_BACKWARD_MISTAKES),
 ]

@@ -11,7 +11,8 @@ from torch.func import functional_call
 from .. import forbidden
 from ..detectors import repeated_words_overwritten
 from ..spec import CACHE, GradedFunction, Mistake, standard_cases
-from .common import F64, backward_maker, grads, layer_oracles, leaves, model_mistake, randint, randn
+from .common import (F64, backward_maker, grads, layer_oracles, leaves, model_mistake, randint, randn, saturate,
+                     saturate_bias)
 
 FILE = "rnn_layers"
 
@@ -85,8 +86,8 @@ def make_step(g, case, backward=False):
     N, D, H = (case.sizes[k] for k in "NDH")
     scale = case.opt("weight_scale", 1.0)
     i = {"x": randn(g, N, D), "prev_h": randn(g, N, H),
-         "Wx": randn(g, D, H, scale=scale / D ** 0.5), "Wh": randn(g, H, H, scale=scale / H ** 0.5),
-         "b": randn(g, H, scale=0.5)}
+         "Wx": saturate(randn(g, D, H, scale=scale / D ** 0.5), case),
+         "Wh": saturate(randn(g, H, H, scale=scale / H ** 0.5), case), "b": saturate_bias(randn(g, H, scale=0.5), case)}
     if backward:
         i["dnext_h"] = randn(g, N, H)
     return i
@@ -95,8 +96,9 @@ def make_step(g, case, backward=False):
 def make_seq(g, case, backward=False):
     N, T, D, H = (case.sizes[k] for k in "NTDH")
     i = {"x": randn(g, N, T, D), "h0": randn(g, N, H),
-         "Wx": randn(g, D, H, scale=1 / D ** 0.5), "Wh": randn(g, H, H, scale=1 / H ** 0.5),
-         "b": randn(g, H, scale=0.5)}
+         "Wx": saturate(randn(g, D, H, scale=1 / D ** 0.5), case),
+         "Wh": saturate(randn(g, H, H, scale=1 / H ** 0.5), case),
+         "b": saturate_bias(randn(g, H, scale=0.5), case)}
     if backward:
         i["dh"] = randn(g, N, T, H)
     return i
@@ -106,9 +108,9 @@ def make_bi(g, case, backward=False):
     N, T, D, H = (case.sizes[k] for k in "NTDH")
     i = {"x": randn(g, N, T, D), "h0_f": randn(g, N, H), "h0_b": randn(g, N, H)}
     for d in ("f", "b"):
-        i["Wx_" + d] = randn(g, D, H, scale=1 / D ** 0.5)
-        i["Wh_" + d] = randn(g, H, H, scale=1 / H ** 0.5)
-        i["b_" + d] = randn(g, H, scale=0.5)
+        i["Wx_" + d] = saturate(randn(g, D, H, scale=1 / D ** 0.5), case)
+        i["Wh_" + d] = saturate(randn(g, H, H, scale=1 / H ** 0.5), case)
+        i["b_" + d] = saturate_bias(randn(g, H, scale=0.5), case)
     if backward:
         i["dh"] = randn(g, N, T, 2 * H)
     return i
@@ -226,33 +228,34 @@ LOSS_EDGES = [("very large scores (1e3)", dict(N=4, T=5, V=6), {"score_scale": 1
               ("N=1, T=1, V=2", dict(N=1, T=1, V=2), {"mask": "all"})]
 
 TIME = {"h": 1, "dx": 1, "out": 1}
+BIG_WEIGHTS = {"saturate": 80.0}  # pre-activations of 50-100: tanh saturates, exp overflows in float32
 
 FUNCTIONS = [
     GradedFunction(
         "rnn_step_forward", FILE, 2, STEP_ARGS, ("next_h", CACHE), make_step, rnn_step_forward_oracle,
-        standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES)),
+        standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES, saturate=BIG_WEIGHTS)),
     GradedFunction(
         "rnn_step_backward", FILE, 4, ("dnext_h", CACHE), ("dx", "dprev_h", "dWx", "dWh", "db"),
         backward_maker(make_step), rnn_step_backward_oracle,
-        standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES), forward="rnn_step_forward",
+        standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES, saturate=BIG_WEIGHTS), forward="rnn_step_forward",
         mistakes=_tanh_grad_mistakes()),
     GradedFunction(
         "rnn_forward", FILE, 3, SEQ_ARGS, ("h", CACHE), make_seq, rnn_forward_oracle,
-        standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES), time_axis=TIME),
+        standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS), time_axis=TIME),
     GradedFunction(
         "rnn_backward", FILE, 6, ("dh", CACHE), ("dx", "dh0", "dWx", "dWh", "db"),
-        backward_maker(make_seq), rnn_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES),
+        backward_maker(make_seq), rnn_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
         forward="rnn_forward", time_axis=TIME,
         mistakes=[model_mistake(
             "the gradient that flows back from step t+1 into h[:, t] is not added: at each step "
             "use dh[:, t] + dprev_h", _no_carry_model)]),
     GradedFunction(
         "birnn_forward", FILE, 3, BI_ARGS, ("h", CACHE), make_bi, birnn_forward_oracle,
-        standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES), time_axis=TIME),
+        standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS), time_axis=TIME),
     GradedFunction(
         "birnn_backward", FILE, 5, ("dh", CACHE),
         ("dx", "dh0_f", "dh0_b", "dWx_f", "dWh_f", "db_f", "dWx_b", "dWh_b", "db_b"),
-        backward_maker(make_bi), birnn_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES),
+        backward_maker(make_bi), birnn_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
         forward="birnn_forward", time_axis=TIME),
     GradedFunction(
         "word_embedding_forward", FILE, 1, ("x", "W"), ("out", CACHE), make_embed,
@@ -276,7 +279,7 @@ FUNCTIONS = [
         time_axis=TIME),
     GradedFunction(
         "temporal_softmax_loss", FILE, 4, ("x", "y", "mask"), ("loss", "dx"), make_loss,
-        temporal_softmax_loss_oracle, standard_cases(LOSS_SMALL, LOSS_MEDIUM, LOSS_EDGES), time_axis=TIME,
+        temporal_softmax_loss_oracle, standard_cases(LOSS_SMALL, LOSS_MEDIUM, LOSS_EDGES, saturate={"score_scale": 60.0}), time_axis=TIME,
         forbidden_ops=forbidden.LAYERS_AND_LOG_SOFTMAX,
         mistakes=[model_mistake("dx ignores the mask: multiply the gradient by mask too (padded "
                                 "steps contribute nothing)", _mask_ignored_in_dx)]),

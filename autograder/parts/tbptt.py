@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import forbidden
-from ..spec import Case, DictArg, GradedFunction
-from .common import model_mistake, randint, randn
+from ..spec import Case, DictArg, GradedFunction, saturated_cases
+from .common import model_mistake, randint, randn, saturate, saturate_bias
 from .rnn_layers import _torch_rnn
 
 FILE = "tbptt"
@@ -142,10 +142,12 @@ def make_clip(g, case):
 
 def make_lm(g, case, train=False):
     N, T, V, D, H, k = (case.sizes[n] for n in ("N", "T", "V", "D", "H", "k"))
+    s = case.opt("saturate") or 1.0  # large: half the units saturated, and scores where exp overflows
     i = {"x": randint(g, V, N, T), "y": randint(g, V, N, T), "h0": randn(g, N, H, scale=0.5),
-         "params.W_embed": randn(g, V, D), "params.Wx": randn(g, D, H, scale=1 / D ** 0.5),
-         "params.Wh": randn(g, H, H, scale=1 / H ** 0.5), "params.b": randn(g, H, scale=0.5),
-         "params.W_out": randn(g, H, V, scale=1 / H ** 0.5), "params.b_out": randn(g, V, scale=0.5),
+         "params.W_embed": randn(g, V, D), "params.Wx": saturate(randn(g, D, H, scale=1 / D ** 0.5), case),
+         "params.Wh": saturate(randn(g, H, H, scale=1 / H ** 0.5), case),
+         "params.b": saturate_bias(randn(g, H, scale=0.5), case),
+         "params.W_out": randn(g, H, V, scale=s / H ** 0.5), "params.b_out": randn(g, V, scale=0.5),
          "k": k}
     if train:
         i["lr"] = case.opt("lr", 0.5)
@@ -265,12 +267,16 @@ def _clip_cases():
 def _lm_cases(train=False):
     f64, f32 = torch.float64, torch.float32
     short = dict(N=2, T=7, V=5, D=3, H=4, k=3)
+    # large weights: saturated tanh, and scores of 50-100 where exp overflows in float32
+    public_saturated, hidden_saturated = saturated_cases(short, LM_MEDIUM, {"saturate": 80.0})
     cases = [
         Case("float64, k divides T", LM_SMALL, f64, seed=1),
         Case("float64, k does not divide T (short last chunk)", short, f64, seed=2),
         Case("float32, small (dtype kept)", short, f32, seed=3),
+        public_saturated,
         Case("float64, medium", LM_MEDIUM, f64, hidden=True),
         Case("float32, medium", LM_MEDIUM, f32, hidden=True),
+        hidden_saturated,
     ]
     cases += [Case(name, sizes, f64, hidden=True, opts=tuple(sorted(opts.items()))) for name, sizes, opts in LM_EDGES]
     if train:

@@ -54,7 +54,7 @@ BUGS = [
     Bug("dot attention: softmax without the max shift", F,
         [("weights = torch.softmax(scores, dim=1)  # (N, L), stable: shifts by the row max",
           "weights = torch.exp(scores) / torch.exp(scores).sum(dim=1, keepdim=True)")],
-        DOT, hint="overflows"),
+        DOT, hint="exp overflowed"),
     Bug("dot attention: mask=None not handled", F,
         [('    if mask is not None:\n        scores = scores.masked_fill(~mask, float("-inf"))  # a new tensor',
           '    scores = scores.masked_fill(~mask, float("-inf"))  # a new tensor')],

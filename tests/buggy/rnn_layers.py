@@ -71,5 +71,20 @@ BUGS = [
     Bug("unstable softmax (exp of raw scores)", F,
         [("log_probs = x - torch.logsumexp(x, dim=2, keepdim=True)",
           "log_probs = torch.log(torch.exp(x) / torch.exp(x).sum(dim=2, keepdim=True))")],
-        ["temporal_softmax_loss"], hint="unstable"),
+        ["temporal_softmax_loss"], hint="exp overflowed"),
+    # Hand-written nonlinearities, as real student code has them: right in float64 at moderate sizes,
+    # NaN in float32 once a pre-activation passes 44 (or 89): the saturated float32 cases catch them.
+    Bug("hand-written tanh (1 - exp(-2z)) / (1 + exp(-2z))", F,
+        [("next_h = torch.tanh(x @ Wx + prev_h @ Wh + b)  # (N, H)",
+          "z = x @ Wx + prev_h @ Wh + b\n    next_h = (1 - torch.exp(-2 * z)) / (1 + torch.exp(-2 * z))  # (N, H)")],
+        ALL_RNN, hint="exp overflowed"),
+    Bug("hand-written tanh (exp(z) - exp(-z)) / (exp(z) + exp(-z))", F,
+        [("next_h = torch.tanh(x @ Wx + prev_h @ Wh + b)  # (N, H)",
+          "z = x @ Wx + prev_h @ Wh + b\n"
+          "    next_h = (torch.exp(z) - torch.exp(-z)) / (torch.exp(z) + torch.exp(-z))  # (N, H)")],
+        ALL_RNN, hint="exp overflowed"),
+    Bug("softmax without the max subtracted (exp(x) / sum)", F,
+        [("dx = torch.exp(log_probs)  # softmax, (N, T, V)",
+          "dx = torch.exp(x) / torch.exp(x).sum(dim=2, keepdim=True)  # softmax, (N, T, V)")],
+        ["temporal_softmax_loss"], hint="exp overflowed"),
 ]
