@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-fast test-gpu demo stubs check-stubs grade autograder student clean
+.PHONY: setup test test-fast test-gpu demo stubs check-stubs grade autograder student handouts clean
 
 setup: $(STAMP)
 
@@ -47,8 +47,14 @@ grade: $(STAMP)
 autograder: $(STAMP)
 	$(PY) -m autograder package -o dist/autograder.zip
 
-# The student release: stubs, gradient_check.py, README and the public checker (python check.py)
-student: $(STAMP)
+# The handouts in dist/handouts/: the write-up (writeup.html, offline with MathML, and writeup.pdf via
+# Typst) and the student notebooks (jupytext sources -> otter assign), with what they need beside them
+handouts: $(STAMP)
+	$(PY) handouts/build.py
+	$(PY) handouts/build_notebooks.py
+
+# The student release: stubs, gradient_check.py, README, the public checker (python check.py), handouts
+student: handouts
 	$(PY) -m autograder student
 
 clean:
