@@ -37,6 +37,8 @@ def short_errors():
         return
 
     def handler(shell, etype, value, tb, tb_offset=None):
-        return ["%s: %s (write it in your .py file, then restart the kernel and run again)" % (etype.__name__, value)]
+        stb = ["%s: %s (write it in your .py file, then restart the kernel and run again)" % (etype.__name__, value)]
+        shell._showtraceback(etype, value, stb)  # IPython discards what a custom handler returns
+        return stb
 
     shell.set_custom_exc((NotImplementedError,), handler)
