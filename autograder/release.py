@@ -56,8 +56,10 @@ STRIP = {"spec": ("standard_cases",)}
 # hints): not solution code. Every other fenced line longer than MIN_LINE characters is a leak.
 GENERIC_LINES = frozenset({"for t in range(T):"})
 MIN_LINE = 12
-SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "# SOLUTION", "BEGIN QUESTION", "BEGIN TESTS",
-                    "BEGIN HIDDEN")  # otter-grader's: a handout holding one is a master copy
+# otter-grader's master markers: a handout holding one is a master copy. (Student notebooks keep
+# "<!-- BEGIN QUESTION -->" around written questions, for the PDF export: that form is allowed.)
+SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "# SOLUTION", "# BEGIN QUESTION", "# BEGIN TESTS",
+                    "BEGIN HIDDEN")
 
 
 class ReleaseError(Exception):
@@ -446,9 +448,11 @@ def fenced_lines(root=KIT_ROOT):
 
 
 def hidden_case_names():
-    """Names of the registry's hidden cases that no public case shares."""
+    """Names of the registry's hidden cases that no public case shares, and that say something: a
+    bare size ("T=1", "k = 1") is ordinary prose in a handout and no secret."""
     public = {c.name for fn in registry.FUNCTIONS for c in fn.cases if not c.hidden}
-    return {c.name for fn in registry.FUNCTIONS for c in fn.cases if c.hidden} - public
+    hidden = {c.name for fn in registry.FUNCTIONS for c in fn.cases if c.hidden} - public
+    return {name for name in hidden if len(name) > MIN_LINE}
 
 
 def _strings(value):
