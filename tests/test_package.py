@@ -294,13 +294,14 @@ def test_buggy_and_hostile_code_costs_only_its_functions(gradescope):
     """A wrong tanh' (rnn_step_backward) and an attack in word_embedding_forward that tries to
     overwrite results.json, then kills its worker: exactly those functions (and their callers)
     lose points, and the results stay the grader's."""
-    attack = ("    import glob, os\n"
-              "    for path in glob.glob('/**/results/results.json', recursive=True)[:3]:\n"
+    target = os.path.join(gradescope["root"], "results", "results.json")  # where run_autograder writes
+    attack = ("    import os\n"
+              "    for path in (%r, '/autograder/results/results.json'):\n"
               "        try:\n"
               "            open(path, 'w').write('{\"score\": 1000}')\n"
               "        except OSError:\n"
               "            pass\n"
-              "    os._exit(0)\n")
+              "    os._exit(0)\n" % target)
     edits = [("da = dnext_h * (1 - next_h * next_h)", "da = dnext_h * (1 - next_h)"),
              ("    # BEGIN SOLUTION\n    out = W[x]", "    # BEGIN SOLUTION\n" + attack + "    out = W[x]")]
     r, data = run_autograder(gradescope, lambda sub: make_variant(sub, "rnn_layers.py", edits))
