@@ -15,9 +15,9 @@ makes the kit's folders unreadable to others), so the same sources give the same
 import os
 import re
 import stat
-import tempfile
-import zipfile
 from dataclasses import dataclass
+
+from . import archive
 
 KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT = os.path.join(KIT_ROOT, "dist", "autograder.zip")
@@ -27,7 +27,6 @@ REQUIRED = ("autograder", "solutions", PINS, "tools/worker_python_access.py")
 OPTIONAL = ("pyproject.toml", "course.toml", "instructor_tests")
 SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ipynb_checkpoints"}
 SKIP_SUFFIXES = (".pyc", ".pyo", "~", ".swp", ".orig", ".rej")
-FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can hold
 FILE_MODE, SCRIPT_MODE = 0o644, 0o755
 _INCLUDE = re.compile(r"^\s*(?:-r|--requirement|-c|--constraint)[\s=]+(\S+)")
 
@@ -132,24 +131,11 @@ def build(output=DEFAULT_OUTPUT, root=KIT_ROOT):
     """Write the autograder zip to `output` (atomically) and return its members."""
     packed = members(root)
     check_course(root)
-    folder = os.path.dirname(os.path.abspath(output))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".autograder-", suffix=".zip")
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w") as zf:
-            for m in packed:
-                info = zipfile.ZipInfo(m.arcname, date_time=FIXED_TIME)
-                info.create_system = 3  # Unix, so that unzip applies the modes below
-                info.external_attr = (stat.S_IFREG | (SCRIPT_MODE if m.executable else FILE_MODE)) << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                with open(m.source, "rb") as src:
-                    zf.writestr(info, src.read(), compresslevel=9)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    contents = []
+    for m in packed:
+        with open(m.source, "rb") as src:
+            contents.append((m.arcname, src.read(), SCRIPT_MODE if m.executable else FILE_MODE))
+    archive.write_zip(output, contents)
     return packed
 
 

@@ -32,11 +32,10 @@ import os
 import stat
 import sys
 import tempfile
-import zipfile
 
 import torch
 
-from . import checker, config, detectors, registry, runner, stubs
+from . import archive, checker, config, detectors, registry, runner, stubs
 from .spec import DictArg
 
 KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,7 +44,6 @@ DEFAULT_OUTPUT = os.path.join(KIT_ROOT, "dist", "student.zip")
 TOP = "rnn_assignment"  # the folder the zip unpacks to
 PACKAGE = "checker"  # the engine's package inside the release
 BUILT_HANDOUTS = os.path.join("dist", "handouts")
-FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # every member's timestamp: the same kit gives the same zip
 ENGINE_ROOTS = ("runner", "results", "checker")  # what check.py uses; their imports come along
 GENERATED = ("registry",)  # modules of the package written here, never copied
 FORBIDDEN_MODULES = ("parts", "cli", "stubs", "release", "packaging")  # must never be shipped
@@ -510,23 +508,7 @@ def contents(root=KIT_ROOT, config_path=None):
 def build(output=DEFAULT_OUTPUT, root=KIT_ROOT, config_path=None):
     """Write the release zip to `output` (atomically). Returns {member name: size}."""
     files = contents(root, config_path)
-    folder = os.path.dirname(os.path.abspath(output))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".student-", suffix=".zip")
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w") as zf:
-            for path in sorted(files):
-                info = zipfile.ZipInfo("%s/%s" % (TOP, path), date_time=FIXED_TIME)
-                info.create_system = 3  # Unix, so that unzip applies the mode below
-                info.external_attr = (stat.S_IFREG | 0o644) << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, files[path], compresslevel=9)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    archive.write_zip(output, [("%s/%s" % (TOP, p), files[p], 0o644) for p in sorted(files)])
     return {"%s/%s" % (TOP, p): len(files[p]) for p in sorted(files)}
 
 

@@ -6,8 +6,8 @@ function's name). Public checks are explained in full; hidden checks show only p
 grades are published, when a separate 0-point entry per function reveals their messages.
 """
 import json
-import os
-import tempfile
+
+from . import archive
 
 MAX_OUTPUT_CHARS = 8000  # per test entry; keeps results.json small whatever the student prints
 
@@ -110,13 +110,7 @@ def gradescope(report, visibility=None, hidden_details="after_published"):
 
 def write_json(data, path):
     """Write results atomically (a reader never sees half a file)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".results-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    archive.write_atomic(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
 
 
 def table(report, width=140, show_hidden=True):

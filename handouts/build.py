@@ -37,7 +37,7 @@ ROOT = os.path.dirname(HERE)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from autograder import config, instructor, registry, release  # noqa: E402
+from autograder import archive, config, instructor, registry, release  # noqa: E402
 from autograder.spec import CACHE, DictArg  # noqa: E402
 
 SOURCE = os.path.join(HERE, "writeup.md")
@@ -402,20 +402,6 @@ def release_problems(text):
 
 
 # --------------------------------------------------------------------------- the build
-def write_atomic(path, data):
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".%s-" % os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def build(out=DEFAULT_OUT, config_path=None, source=SOURCE):
     """Build writeup.html and writeup.pdf into `out`; returns {path: size}. Raises BuildError."""
     markdown = source_text(config_path, source)
@@ -438,7 +424,7 @@ def build(out=DEFAULT_OUT, config_path=None, source=SOURCE):
     written = {}
     for name, data in (("writeup.html", page.encode("utf-8")), ("writeup.pdf", pdf)):
         path = os.path.join(out, name)
-        write_atomic(path, data)
+        archive.write_atomic(path, lambda f, data=data: f.write(data))
         written[path] = len(data)
     return written
 

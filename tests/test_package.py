@@ -23,7 +23,7 @@ import torch
 from gradescope_schema import check, check_file, problems
 from helpers import ASSIGNMENT, ROOT, copy_solutions, make_variant, write_submission
 
-from autograder import cli, packaging, registry
+from autograder import archive, cli, packaging, registry
 
 SCRIPTS = ("setup.sh", "run_autograder")
 SETUP_LIMIT = 180.0  # seconds: Gradescope's image build must stay quick
@@ -87,7 +87,7 @@ def test_zip_has_the_scripts_at_its_root_and_nothing_private(tmp_path):
     assert ("course.toml" in names) == os.path.isfile(os.path.join(ROOT, "course.toml"))
     assert any(n.startswith("instructor_tests/") for n in names) == os.path.isdir(os.path.join(ROOT, "instructor_tests"))
     for info in infos:
-        assert info.date_time == packaging.FIXED_TIME and info.create_system == 3
+        assert info.date_time == archive.FIXED_TIME and info.create_system == 3
         assert info.external_attr >> 16 & 0o777 == (0o755 if info.filename in SCRIPTS else 0o644), info.filename
     with open(os.path.join(ROOT, "requirements", "grader.txt"), "rb") as f, zipfile.ZipFile(out) as zf:
         assert zf.read("requirements/grader.txt") == f.read()  # the very pins `make setup` uses

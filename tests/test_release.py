@@ -190,18 +190,7 @@ def test_data_holds_the_public_cases_only(members):
     data = torch.load(io.BytesIO(members[DATA]), weights_only=True)
     hidden = hidden_names()
 
-    def strings(v):
-        if isinstance(v, str):
-            yield v
-        elif isinstance(v, dict):
-            for k, x in v.items():
-                yield k
-                yield from strings(x)
-        elif isinstance(v, list):
-            for x in v:
-                yield from strings(x)
-
-    shipped = set(strings(data))
+    shipped = set(release._strings(data))
     assert not shipped & hidden
     # nor the options of the hidden cases (input names such as max_norm aside)
     opts = {fn.name: [{x for kv in c.opts for x in kv if isinstance(x, str)} for c in fn.cases]
