@@ -525,7 +525,7 @@ def main(argv=None):
     for name, size in members.items():
         print("%9d  %s" % (size, name))
     print("wrote %s: %d files, %d bytes" % (args.output, len(members), os.path.getsize(args.output)))
-    if not any("/handouts/" in n for n in members):
+    if not handout_files():
         print("(no handouts: dist/handouts/ does not exist yet; build them first to include them)")
     return 0
 

@@ -43,7 +43,10 @@ if [ -z "$TORCH_PIN" ]; then
 fi
 if [ -n "$TORCH_INDEX" ]; then
     say "installing $TORCH_PIN from $TORCH_INDEX"
-    "${PIP[@]}" --index-url "$TORCH_INDEX" "$TORCH_PIN"
+    # pip's default index stays for torch's own dependencies; the pin's "+cpu" build from
+    # TORCH_INDEX wins over the default index's CUDA build of the same version (a local version
+    # label sorts higher).
+    "${PIP[@]}" --extra-index-url "$TORCH_INDEX" "$TORCH_PIN"
 else
     say "installing $TORCH_PIN with pip's own configuration (AUTOGRADER_TORCH_INDEX is empty)"
     "${PIP[@]}" "$TORCH_PIN"
