@@ -116,11 +116,8 @@ from tbptt import clip_grad_norm
 # # BEGIN TESTS
 
 # %%
-import contextlib, io, notebook_checks
-with contextlib.redirect_stdout(io.StringIO()) as _report:
-    _ok = notebook_checks.passes("rnn_step_forward", "rnn_step_backward")
-if not _ok:
-    print(_report.getvalue())
+import notebook_checks  # the public checks; prints their report only if one fails
+notebook_checks.check("rnn_step_forward", "rnn_step_backward")
 
 # %% [raw]
 # # END TESTS
@@ -185,11 +182,8 @@ for (name, value), analytic in zip(step_inputs.items(), grads):
 # # BEGIN TESTS
 
 # %%
-import contextlib, io, notebook_checks
-with contextlib.redirect_stdout(io.StringIO()) as _report:
-    _ok = notebook_checks.passes("rnn_forward", "rnn_backward")
-if not _ok:
-    print(_report.getvalue())
+import notebook_checks  # the public checks; prints their report only if one fails
+notebook_checks.check("rnn_forward", "rnn_backward")
 
 # %% [raw]
 # # END TESTS
@@ -254,11 +248,8 @@ for (name, value), analytic in zip(seq_inputs.items(), grads):
 # # BEGIN TESTS
 
 # %%
-import contextlib, io, notebook_checks
-with contextlib.redirect_stdout(io.StringIO()) as _report:
-    _ok = notebook_checks.passes("lstm_step_forward", "lstm_step_backward")
-if not _ok:
-    print(_report.getvalue())
+import notebook_checks  # the public checks; prints their report only if one fails
+notebook_checks.check("lstm_step_forward", "lstm_step_backward")
 
 # %% [raw]
 # # END TESTS
@@ -499,11 +490,8 @@ plt.show()
 # # BEGIN TESTS
 
 # %%
-import contextlib, io, notebook_checks
-with contextlib.redirect_stdout(io.StringIO()) as _report:
-    _ok = notebook_checks.passes("clip_grad_norm")
-if not _ok:
-    print(_report.getvalue())
+import notebook_checks  # the public checks; prints their report only if one fails
+notebook_checks.check("clip_grad_norm")
 
 # %% [raw]
 # # END TESTS

@@ -183,12 +183,9 @@ print("same bag of words in the lecture's pair:", sorted(LECTURE_PAIR[0].split()
 # # BEGIN TESTS
 
 # %%
-import contextlib, io, notebook_checks
-with contextlib.redirect_stdout(io.StringIO()) as _report:
-    _ok = notebook_checks.passes("word_embedding_forward", "word_embedding_backward", "temporal_affine_forward",
-                                 "temporal_affine_backward", "temporal_softmax_loss")
-if not _ok:
-    print(_report.getvalue())
+import notebook_checks  # the public checks; prints their report only if one fails
+notebook_checks.check("word_embedding_forward", "word_embedding_backward", "temporal_affine_forward",
+                      "temporal_affine_backward", "temporal_softmax_loss")
 
 # %% [raw]
 # # END TESTS
@@ -330,11 +327,8 @@ GRAD_ERRORS["bag-of-words model"] = check_model_gradients(
 # # BEGIN TESTS
 
 # %%
-import contextlib, io, notebook_checks
-with contextlib.redirect_stdout(io.StringIO()) as _report:
-    _ok = notebook_checks.passes("lstm_forward", "lstm_backward")
-if not _ok:
-    print(_report.getvalue())
+import notebook_checks  # the public checks; prints their report only if one fails
+notebook_checks.check("lstm_forward", "lstm_backward")
 
 # %% [raw]
 # # END TESTS

@@ -3,9 +3,12 @@
 Ships in the student release next to check.py and the notebooks. `passes(...)` runs the public
 checks of the named functions exactly as `python check.py NAME ...` does (the same engine, inputs,
 messages and hints as Gradescope), prints what it says, and returns True only if every one of them
-passed; otter-grader's tests in the notebooks assert that. `short_errors()` makes a stub's
+passed; `check(...)` is the same but silent unless a check fails: the notebooks' otter tests call
+it. `short_errors()` makes a stub's
 NotImplementedError show as one line in a notebook instead of a traceback.
 """
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -24,6 +27,16 @@ def passes(*names):
     r = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
     print((r.stdout + r.stderr).rstrip())
     return r.returncode == 0
+
+
+def check(*names):
+    """The otter test of a notebook question: silent when every public check of `names` passes,
+    the checker's report otherwise (otter compares the test's output with none)."""
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report):
+        ok = passes(*names)
+    if not ok:
+        print(report.getvalue() or "some public checks failed: run python check.py")
 
 
 def short_errors():
