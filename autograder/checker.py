@@ -18,7 +18,8 @@ hints and table. Hidden checks are not in the release.
 Data format of public_checks.pt (FORMAT; only tensors, str, int, float, bool, None, lists and
 dicts, so that torch.load(..., weights_only=True) reads it without running code):
 - "functions": one dict per graded function: name, file, points, args (str, or {"dict": prefix}
-  for a DictArg), returns, forward, rtol {dtype name: float}, time_axis, cases (its public cases:
+  for a DictArg), returns, forward, rtol {dtype name: float}, time_axis, forbidden_ops {ATen
+  name: what the student reads}, cases (its public cases:
   name, sizes, dtype, device, hidden, seed, opts [[key, value], ...], weight) and mistakes
   (hint, detector: the name of a detectors.DETECTORS entry, or None for a model's mistake).
 - "checks": one dict per public check: function, case (index in that function's cases), seed,
@@ -73,7 +74,7 @@ def function_from_data(d):
     return GradedFunction(
         d["name"], d["file"], d["points"], args, tuple(d["returns"]), _not_shipped, _not_shipped, cases,
         forward=d["forward"], rtol={_dtype(k): v for k, v in d["rtol"].items()},
-        time_axis=dict(d["time_axis"]))
+        time_axis=dict(d["time_axis"]), forbidden_ops=dict(d["forbidden_ops"]))
 
 
 def load_functions(path=None):

@@ -106,6 +106,7 @@ def _function_data(fn):
         "returns": list(fn.returns), "forward": fn.forward,
         "rtol": {_dtype_name(k): float(v) for k, v in fn.rtol.items()},
         "time_axis": dict(fn.time_axis),
+        "forbidden_ops": dict(fn.forbidden_ops),
         "cases": [{"name": c.name, "sizes": dict(c.sizes), "dtype": _dtype_name(c.dtype), "device": c.device,
                    "hidden": c.hidden, "seed": c.seed, "opts": [[k, v] for k, v in c.opts], "weight": c.weight,
                    "rtol": c.rtol}

@@ -206,6 +206,8 @@ def test_data_holds_the_public_cases_only(members):
         assert [c["name"] for c in f["cases"]] == want[f["name"]]
         assert not any(c["hidden"] for c in f["cases"])
     assert [f["points"] for f in data["functions"]] == [fn.points for fn in FUNCTIONS]
+    # the checker refuses the same operators as the grader (log-softmax only where a loss is graded)
+    assert [f["forbidden_ops"] for f in data["functions"]] == [fn.forbidden_ops for fn in FUNCTIONS]
     assert len(data["checks"]) == sum(len(v) for v in want.values())
 
 
