@@ -534,9 +534,9 @@ MHA_BACKWARD_MISTAKES = [
 
 
 # --------------------------------------------------------------------------- registry
-def _cases(small, medium, edges, public=(), saturate=None):
+def _cases(small, medium, edges, public=(), saturate=None, saturated_rtol=None):
     """standard_cases plus public float64 cases (name, sizes, opts) right after the small ones."""
-    cases = standard_cases(small, medium, edges, saturate=saturate)
+    cases = standard_cases(small, medium, edges, saturate=saturate, saturated_rtol=saturated_rtol)
     extra = [Case(name, sizes, torch.float64, seed=10 + k, opts=tuple(sorted(opts.items())))
              for k, (name, sizes, opts) in enumerate(public)]
     return cases[:2] + extra + cases[2:]
@@ -544,6 +544,11 @@ def _cases(small, medium, edges, public=(), saturate=None):
 
 NO_MASK = {"mask": "none"}
 BIG_SCORES = {"shift": 100.0}  # every score of most rows + 100: exp overflows in float32
+# Multi-head backward on those scores: the shift reaches the keys through K + u with u in the
+# hundreds, and dWk = sum_l (K_l + u)^T g_l cancels u against sum_l g_l = 0, which float32 holds only
+# to its rounding: the reference reaches 3.4e-2 (max over 2100 outputs, 150 seeds). NaN or inf
+# from an overflow, and errors of order one from a wrong formula, stay far outside 1e-1.
+MHA_SATURATED_RTOL = 1e-1
 DOT_SMALL, DOT_MEDIUM = dict(N=3, L=5, Dk=4, Dv=3), dict(N=6, L=9, Dk=8, Dv=5)
 DOT_PUBLIC = [("no mask (mask=None)", DOT_SMALL, NO_MASK)]
 DOT_EDGES = [
@@ -633,6 +638,7 @@ FUNCTIONS = [
     GradedFunction(
         "multihead_attention_backward", FILE, 5, ("dout", CACHE), ("dq", "dK", "dV", "dWq", "dWk", "dWv", "dWo"),
         backward_maker(make_mha), multihead_attention_backward_oracle,
-        _cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC, BIG_SCORES), forward="multihead_attention_forward",
+        _cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC, BIG_SCORES, MHA_SATURATED_RTOL),
+        forward="multihead_attention_forward",
         mistakes=MHA_BACKWARD_MISTAKES, rtol=BACKWARD_RTOL),
 ]
