@@ -105,10 +105,11 @@ class GradedFunction:
 
 SATURATED = "float32, large pre-activations (50-100: exp overflows)"
 # float32 holds 50-100 only to about 4e-6 (half a unit in the last place), so outputs near zero, such
-# as softmax(x) - 1 for a winning score of 90, carry that absolute error: the reference reaches a few
-# 1e-3 of relative error here (compare.relative_error; 1e-3 elsewhere in float32). An overflow
-# gives inf or NaN, and a wrong formula errors of order 1: both stay far outside.
-SATURATED_RTOL = 2e-2
+# as softmax(x) - 1 for a winning score of 90, carry that absolute error: over 600 seeds the
+# reference reached 1.6e-2 of relative error here (additive attention's backward; 7e-3 for the loss;
+# compare.relative_error; 1e-3 elsewhere in float32). An overflow gives inf or NaN, and a wrong
+# formula errors of order 1: both stay far outside.
+SATURATED_RTOL = 5e-2
 
 
 def saturated_cases(small, medium, opts, rtol=None):
