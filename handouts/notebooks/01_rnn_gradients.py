@@ -142,17 +142,26 @@ Wh = torch.randn(H, H, generator=g) / math.sqrt(H)
 b = torch.randn(H, generator=g)
 dnext_h = torch.randn(N, H, generator=g)
 
+def gradient_errors(label, forward, inputs, analytic, upstream):
+    """Relative error of each analytic gradient against a numerical one, printed and returned.
+
+    forward(**inputs) gives the output whose upstream gradient is `upstream`; analytic holds the
+    gradients of the inputs, in the order of `inputs`.
+    """
+    errors = {}
+    for (name, value), grad in zip(inputs.items(), analytic):
+        def f(v, name=name):
+            return forward(**dict(inputs, **{name: v}))
+        errors["d" + name] = rel_error(grad, eval_numerical_gradient_array(f, value, upstream))
+        print("%s d%-7s relative error %.2e" % (label, name, errors["d" + name]))
+    return errors
+
+
 next_h, step_cache = rnn_step_forward(x, prev_h, Wx, Wh, b)
 grads = rnn_step_backward(dnext_h, step_cache)
 step_inputs = {"x": x, "prev_h": prev_h, "Wx": Wx, "Wh": Wh, "b": b}
-STEP_ERRORS = {}
-for (name, value), analytic in zip(step_inputs.items(), grads):
-    def f(v, name=name):
-        args = dict(step_inputs, **{name: v})
-        return rnn_step_forward(**args)[0]
-    numeric = eval_numerical_gradient_array(f, value, dnext_h)
-    STEP_ERRORS["d" + name] = rel_error(analytic, numeric)
-    print("rnn_step_backward d%-7s relative error %.2e" % (name, STEP_ERRORS["d" + name]))
+STEP_ERRORS = gradient_errors("rnn_step_backward", lambda **a: rnn_step_forward(**a)[0], step_inputs, grads,
+                              dnext_h)
 
 # %% [markdown]
 # ## 2. A whole sequence: backpropagation through time
@@ -204,14 +213,7 @@ dh = torch.randn(N, T, H, generator=g)
 h, seq_cache = rnn_forward(x, h0, Wx, Wh, b)
 grads = rnn_backward(dh, seq_cache)
 seq_inputs = {"x": x, "h0": h0, "Wx": Wx, "Wh": Wh, "b": b}
-SEQ_ERRORS = {}
-for (name, value), analytic in zip(seq_inputs.items(), grads):
-    def f(v, name=name):
-        args = dict(seq_inputs, **{name: v})
-        return rnn_forward(**args)[0]
-    numeric = eval_numerical_gradient_array(f, value, dh)
-    SEQ_ERRORS["d" + name] = rel_error(analytic, numeric)
-    print("rnn_backward d%-3s relative error %.2e" % (name, SEQ_ERRORS["d" + name]))
+SEQ_ERRORS = gradient_errors("rnn_backward", lambda **a: rnn_forward(**a)[0], seq_inputs, grads, dh)
 
 # %% [markdown]
 # ## 3. One step of an LSTM
@@ -273,14 +275,9 @@ dnext_c = torch.randn(N, H, generator=g)
 
 next_h, next_c, lstm_cache = lstm_step_forward(**lstm_inputs)
 grads = lstm_step_backward(dnext_h, dnext_c, lstm_cache)
-LSTM_ERRORS = {}
-for (name, value), analytic in zip(lstm_inputs.items(), grads):
-    def f(v, name=name):
-        out_h, out_c, _ = lstm_step_forward(**dict(lstm_inputs, **{name: v}))
-        return torch.cat([out_h, out_c], dim=1)  # both outputs, checked against both upstream gradients
-    numeric = eval_numerical_gradient_array(f, value, torch.cat([dnext_h, dnext_c], dim=1))
-    LSTM_ERRORS["d" + name] = rel_error(analytic, numeric)
-    print("lstm_step_backward d%-7s relative error %.2e" % (name, LSTM_ERRORS["d" + name]))
+# both outputs at once, checked against both upstream gradients
+LSTM_ERRORS = gradient_errors("lstm_step_backward", lambda **a: torch.cat(lstm_step_forward(**a)[:2], dim=1),
+                              lstm_inputs, grads, torch.cat([dnext_h, dnext_c], dim=1))
 
 # %% [markdown]
 # ## 4. The slide where RNNs lose: measuring the vanishing gradient
