@@ -25,12 +25,17 @@ import os
 POLL = 0.05
 
 
-def process_memory(pid):
-    """Bytes of anonymous and shared memory of one process (PSS), or 0 when it is gone."""
+def process_memory(pid, inherited=False):
+    """Bytes of anonymous and shared memory of one process (PSS), or 0 when it is gone.
+
+    inherited: count anonymous memory in full rather than in proportion (a worker forked from the
+    zygote shares torch's heap with it; its share grows as pages are copied on write or as sibling
+    workers exit, without the student allocating anything: its baseline is taken this way).
+    """
     try:
         with open("/proc/%d/smaps_rollup" % pid) as f:
             text = f.read()
-        keys = ("Pss_Anon:", "Pss_Shmem:")
+        keys = ("Anonymous:" if inherited else "Pss_Anon:", "Pss_Shmem:")
     except OSError:
         try:
             with open("/proc/%d/status" % pid) as f:
@@ -69,12 +74,12 @@ def group_pids(pgid=None, uid=None):
 class Watchdog:
     """Kills nothing itself: says when the sandbox uses more than baseline + limit_mb."""
 
-    def __init__(self, pgid, uid, limit_mb):
+    def __init__(self, pgid, uid, limit_mb, forked=False):
         self.pgid, self.uid, self.limit = pgid, uid, limit_mb << 20
-        self.baseline = self.used() if limit_mb else 0
+        self.baseline = self.used(inherited=forked) if limit_mb else 0
 
-    def used(self):
-        return sum(process_memory(pid) for pid in group_pids(self.pgid, self.uid))
+    def used(self, inherited=False):
+        return sum(process_memory(pid, inherited) for pid in group_pids(self.pgid, self.uid))
 
     def over(self):
         """The bytes used beyond the baseline when that exceeds the limit, else None."""

@@ -2,7 +2,8 @@
 
 This file is not imported by the grader. `sandbox.py` starts a fresh interpreter with a tiny
 bootstrap (`BOOTSTRAP` below) and sends it the source of `wire.py` and of this file over the
-request pipe, so the student's user never needs to read the grader's files.
+request pipe, so the student's user never needs to read the grader's files. For batch regrading,
+a pre-imported zygote (zygote.py) imports this file once and forks each worker, which calls main().
 
 Protocol (frames of wire.py on two pipes whose numbers come in argv):
     -> {"op": "load", "id": k, "module": "rnn_layers"}
@@ -45,7 +46,7 @@ sys.modules["_ag_wire"] = _m
 _g = {"__name__": "_ag_worker"}
 exec(compile(_src["worker"], "<grader:worker>", "exec"), _g)
 del _h, _p, _src, _m
-_g["main"](_rfd, _wfd, sys.argv[3], int(sys.argv[4]))
+_g["main"](_rfd, _wfd, sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1")
 """
 
 # Library entry points that do a part's work, or autograd (API.md "Conventions").
@@ -290,11 +291,16 @@ def limit_private_memory(extra_mb):
     resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
 
 
-def main(rfd, wfd, scratch, data_mb=0):
+def main(rfd, wfd, scratch, data_mb=0, cuda=False):
     wire = sys.modules["_ag_wire"]
     import torch
 
     torch.set_num_threads(1)
+    if cuda:  # CUDA's context (hundreds of MB of host memory) belongs to the baseline, not to the student
+        try:
+            torch.empty(1, device="cuda")
+        except Exception:
+            pass
     if data_mb:
         limit_private_memory(data_mb)
     sys.path.insert(0, scratch)

@@ -10,6 +10,20 @@ from helpers import plan_for_files  # noqa: E402
 
 from autograder import registry  # noqa: E402
 
+# The suite tests the kit's own limits: an instructor's overrides (AUTOGRADER_MEMORY_MB=65536, say)
+# would let the hostile submissions take 64 GB each. test_config.py sets them where it tests them.
+GRADING_LIMITS = ("AUTOGRADER_MEMORY_MB", "AUTOGRADER_CALL_TIMEOUT", "AUTOGRADER_STARTUP_TIMEOUT",
+                  "AUTOGRADER_BUDGET", "AUTOGRADER_NPROC", "AUTOGRADER_FSIZE_MB", "AUTOGRADER_INSTRUCTOR_TIMEOUT")
+for _name in GRADING_LIMITS:
+    os.environ.pop(_name, None)
+
+# Under pytest-xdist (-n W), W graders share the cores: one torch thread pool each of every core
+# would oversubscribe the machine W times over (and time out the workers' calls).
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    import torch  # noqa: E402
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+
 
 @functools.lru_cache(maxsize=None)
 def _plan(files, device):
