@@ -108,14 +108,15 @@ def load_plan(functions, path=None):
     specs = {d["name"]: d for d in data["functions"]}
     wanted = {fn.name: fn for fn in functions}
     checks = []
+    cuda = torch.cuda.is_available()
     for c in data["checks"]:
         fn = wanted.get(c["function"])
-        if fn is None:
+        if fn is None or (fn.cases[c["case"]].device == "cuda" and not cuda):
             continue
         own = dataclasses.replace(fn, mistakes=bound_mistakes(specs[fn.name]["mistakes"], c["models"]))
         checks.append(runner.Prepared(own, fn.cases[c["case"]], c["seed"], c["inputs"], c["inputs64"],
                                       c["expected"]))
-    return runner.Plan(checks, 0, "cpu", False)
+    return runner.Plan(checks, 0, "cuda" if cuda else "cpu", not cuda)
 
 
 def course_limits(path=None):

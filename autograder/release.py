@@ -48,8 +48,8 @@ ENGINE_ROOTS = ("runner", "results", "checker")  # what check.py uses; their imp
 GENERATED = ("registry",)  # modules of the package written here, never copied
 FORBIDDEN_MODULES = ("parts", "cli", "stubs", "release", "packaging")  # must never be shipped
 THIRD_PARTY = ("torch", "numpy")  # all the engine copy may import besides the standard library
-# Top-level functions removed from shipped modules: standard_cases names the hidden cases.
-STRIP = {"spec": ("standard_cases",)}
+# Top-level functions removed from shipped modules: standard_cases and cuda_cases name the hidden cases.
+STRIP = {"spec": ("standard_cases", "cuda_cases")}
 # Fenced lines that the shipped engine legitimately contains too (a loop over time in compare.py's
 # hints): not solution code. Every other fenced line longer than MIN_LINE characters is a leak.
 GENERIC_LINES = frozenset({"for t in range(T):"})
@@ -87,8 +87,9 @@ def _dtype_name(dtype):
 
 
 def _public(fn):
-    """The cases of fn that the release ships: public and on the CPU."""
-    return [c for c in fn.cases if not c.hidden and c.device == "cpu"]
+    """The cases of fn that the release ships: the public ones (its CUDA case runs where the student
+    has a GPU)."""
+    return [c for c in fn.cases if not c.hidden]
 
 
 def _mistake_data(fn, mistake):
@@ -123,7 +124,7 @@ def _model_outputs(fn, mistake, inputs64):
     try:
         with torch.no_grad():
             out = mistake.model(inputs64)
-    except Exception:  # the grader's detect raises too, and _hints then gives no hint
+    except Exception:  # the grader's detect raises too, and feedback.hints then gives no hint
         return None
     for k, v in before.items():
         if not torch.equal(v, inputs64[k]):
@@ -145,13 +146,15 @@ def course(root=KIT_ROOT, config_path=None):
 
 
 def public_data(functions, cfg):
-    """The data file's content (see checker.py): every public CPU check of `functions`."""
+    """The data file's content (see checker.py): every public check of `functions`."""
     data = {"format": checker.FORMAT, "functions": [], "checks": [],
             "limits": {"call_timeout": cfg.call_timeout, "memory_mb": cfg.memory_mb, "budget": cfg.budget}}
     for fn in functions:
         data["functions"].append(_function_data(fn))
         for index, case in enumerate(_public(fn)):
-            prep = runner.prepare(fn, case, 0)  # a public case's seed does not depend on the plan's
+            # a public case's seed does not depend on the plan's; torch's answer to a CUDA case is
+            # computed on the CPU (float64: the same to within the case's tolerance)
+            prep = runner.prepare(fn, dataclasses.replace(case, device="cpu"), 0)
             data["checks"].append({
                 "function": fn.name, "case": index, "seed": prep.seed,
                 "inputs": dict(prep.inputs), "inputs64": dict(prep.inputs64), "expected": dict(prep.expected),
@@ -410,6 +413,12 @@ first failing check, then every failing check in full.
 Gradescope also runs hidden checks (other sizes and edge cases), which count for points. There
 they show only pass or fail until grades are published. Passing every public check here is a
 good sign, not a guarantee of full marks: test your code on your own cases too.
+
+Gradescope also times each sequence-level function (RNN, LSTM, embedding, affine, loss,
+attention) on a larger input against the reference solution; a function more than 10x slower
+(a Python loop over the batch, say) fails one small visible check, "vectorised". Loop over time
+steps only. This check runs only there, not here. Where you have a GPU, the checks here also run
+one case on CUDA, as Gradescope does when it grades on a GPU.
 
 ## Submit
 

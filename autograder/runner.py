@@ -15,7 +15,8 @@ from typing import Dict, List, Optional
 
 import torch
 
-from . import compare, registry, static
+from . import compare, registry, speed, static
+from .feedback import format_error, hints, unpack
 from .sandbox import (EnvironmentFailure, Limits, Worker, WorkerLost, hide_from_sandbox, remove_user_files,
                       sandbox_user, user_processes)
 from .spec import CACHE, Case, DictArg, GradedFunction
@@ -45,6 +46,7 @@ class Plan:
     seed: int
     device: str
     skipped_cuda: bool
+    speed: list = field(default_factory=list)  # speed.Timing: the vectorisation checks
 
 
 def cuda_available():
@@ -74,7 +76,7 @@ def build_plan(functions=None, device="auto", seed=None):
                 skipped = True
                 continue
             checks.append(prepare(fn, case, seed))
-    return Plan(checks, seed, "cuda" if use_cuda else "cpu", skipped)
+    return Plan(checks, seed, "cuda" if use_cuda else "cpu", skipped, speed.prepare(functions))
 
 
 def case_seed(fn, case, plan_seed):
@@ -106,6 +108,9 @@ class CheckResult:
     weight: float
     passed: bool
     message: str = ""
+    # The problem with a returned value: True a wrong value, False its type, shape, dtype or device
+    # (or the return structure); None when no returned value was judged (passed, raised, not run).
+    value_mismatch: Optional[bool] = None
 
     @property
     def short(self):
@@ -134,11 +139,13 @@ class FunctionResult:
     def first_failure(self, show_hidden=True):
         if self.forbidden:
             return forbidden_message(self.fn, self.forbidden)
-        for c in self.checks:
-            if not c.passed:
-                if c.hidden and not show_hidden:
-                    return "[%s] failed (hidden check: details after grades are published)" % c.short
-                return "[%s] %s" % (c.short, c.message)
+        failed = [c for c in self.checks if not c.passed]
+        if failed and failed[0].value_mismatch:  # a wrong type, shape, dtype or device first: fix it first
+            failed = [c for c in failed if c.value_mismatch is False and (show_hidden or not c.hidden)] + failed
+        for c in failed[:1]:
+            if c.hidden and not show_hidden:
+                return "[%s] failed (hidden check: details after grades are published)" % c.short
+            return "[%s] %s" % (c.short, c.message)
         return ""
 
 
@@ -285,6 +292,7 @@ def grade(submission, plan, limits=None, budget=None):
                 fatal = "not run: the worker could not start (%s)" % e.reason
                 notes.append("the worker could not start: %s" % e.reason)
                 res.checks.append(fail(prep, fatal))
+        timed = speed.run(session, plan, results, deadline)  # the vectorisation checks (speed.py)
     finally:
         session.close()
         if user is not None:
@@ -302,6 +310,7 @@ def grade(submission, plan, limits=None, budget=None):
         else:
             msg = ""
         results[fn.name].checks.append(CheckResult("inputs left unchanged", False, 1.0, not msg, msg))
+        results[fn.name].checks += timed.get(fn.name, [])  # last: speed matters after correctness
     output = "\n".join(s for s in session.output if s.strip())
     return Report([results[fn.name] for fn in fns], time.monotonic() - start, plan.seed, plan.device,
                   plan.skipped_cuda, output, notes, user.uid if user is not None else None, review)
@@ -356,46 +365,11 @@ def run_check(session, prep, touched, res, gave_up):
     return evaluate(prep, resp, touched, res)
 
 
-MEMORY_WORDS = ("can't allocate memory", "out of memory", "cannot allocate memory", "DefaultCPUAllocator")
-
-
-def format_error(err, limits=None):
-    """Student-facing text of an exception the worker reported (type, message, their frames)."""
-    if not isinstance(err, dict):
-        return "unknown error"
-    text = "%s: %s" % (err.get("type", "Error"), err.get("message", ""))
-    if err.get("type") == "MemoryError" or any(w in str(err.get("message", "")) for w in MEMORY_WORDS):
-        text += ("\n(the worker's memory limit of %s MB was reached: AUTOGRADER_MEMORY_MB raises it)"
-                 % (limits or Limits.from_env()).memory_mb)
-    elif "File too large" in str(err.get("message", "")):
-        text += ("\n(the file-size limit of %d MB was reached: AUTOGRADER_FSIZE_MB)"
-                 % (limits or Limits.from_env()).fsize_mb)
-    elif err.get("type") == "BlockingIOError" or "Resource temporarily unavailable" in str(err.get("message", "")):
-        text += "\n(the process/thread limit was reached: AUTOGRADER_NPROC)"
-    if err.get("trace"):
-        text += "\n" + err["trace"]
-    return text
-
-
-def _unpack(fn, value):
-    """The returned values by name, or an error message about the return structure."""
-    names = fn.returns
-    if len(names) == 1:
-        return {names[0]: value}, None
-    if not isinstance(value, (tuple, list)):
-        return None, "%s returned %s, expected a tuple of %d (%s)" % (
-            fn.name, compare.describe_type(value), len(names), ", ".join(names))
-    if len(value) != len(names):
-        return None, "%s returned a tuple of %d values, expected %d (%s)" % (
-            fn.name, len(value), len(names), ", ".join(names))
-    return dict(zip(names, value)), None
-
-
 def evaluate(prep, resp, touched, res):
     fn, case = prep.fn, prep.case
 
-    def result(passed, message=""):
-        return CheckResult(case.label, case.hidden, case.weight, passed, message)
+    def result(passed, message="", value_mismatch=None):
+        return CheckResult(case.label, case.hidden, case.weight, passed, message, value_mismatch)
 
     if not isinstance(resp, dict) or "steps" not in resp:
         return result(False, "the worker's answer was malformed")
@@ -421,28 +395,28 @@ def evaluate(prep, resp, touched, res):
         if steps[0].get("bad_structure"):
             return result(False, "could not get a cache: your %s returned %s, expected a tuple (%s)" % (
                 fwd.name, compare.describe_type(steps[0].get("value")), ", ".join(fwd.returns)))
-        fwd_values, _ = _unpack(fwd, steps[0].get("value"))
+        fwd_values, _ = unpack(fwd, steps[0].get("value"))
         for name in fwd.outputs:
             problem = _check_output(fwd, name, fwd_values[name], prep)
             if problem:
                 fwd_note = ("\nNote: this check built the cache with your %s, whose output is wrong (%s); "
-                            "fix %s first." % (fwd.name, problem.split("\n")[0], fwd.name))
+                            "fix %s first." % (fwd.name, problem[0].split("\n")[0], fwd.name))
                 break
     last = steps[-1] if steps else {}
     if len(steps) < (2 if fn.forward else 1) or not last.get("ok"):
         return result(False, "%s raised %s" % (fn.name, format_error(last.get("error"))) + fwd_note)
-    values, problem = _unpack(fn, last.get("value"))
+    values, problem = unpack(fn, last.get("value"))
     if problem:
-        return result(False, problem + fwd_note)
+        return result(False, problem + fwd_note, False)
     for name in fn.outputs:
         problem = _check_output(fn, name, values[name], prep, res)
         if problem:
-            return result(False, problem + fwd_note)
+            return result(False, problem[0] + fwd_note, problem[1])
     return result(True)
 
 
 def _check_output(fn, name, got, prep, res=None):
-    """Student-facing problem with one returned value (a tensor or a dict of them), or None.
+    """(student-facing problem, value_mismatch) of one returned value (a tensor or a dict of them), or None.
 
     res: when given, returned tensors that require grad are recorded as autograd use.
     """
@@ -452,9 +426,9 @@ def _check_output(fn, name, got, prep, res=None):
     else:  # a dict output: the oracle gave "<name>.<key>" entries
         keys = sorted(k[len(name) + 1:] for k in prep.expected if k.startswith(name + "."))
         if not isinstance(got, dict):
-            return "%s should be a dict with keys %s, got %s" % (name, keys, compare.describe_type(got))
+            return "%s should be a dict with keys %s, got %s" % (name, keys, compare.describe_type(got)), False
         if sorted(got) != keys:
-            return "%s has keys %s, expected %s" % (name, sorted(got), keys)
+            return "%s has keys %s, expected %s" % (name, sorted(got), keys), False
         parts = [("%s[%r]" % (name, k), "%s.%s" % (name, k), got[k]) for k in keys]
     rtol = fn.tolerance(case)
     for label, key, value in parts:
@@ -463,24 +437,5 @@ def _check_output(fn, name, got, prep, res=None):
         problem = compare.check_tensor(label, value, prep.expected[key], case.dtype, case.device, rtol)
         if problem:
             message, value_mismatch = problem
-            if value_mismatch:
-                message += _hints(prep, key, value)
-            return message
+            return message + (hints(prep, key, value) if value_mismatch else ""), value_mismatch
     return None
-
-
-def _hints(prep, name, got):
-    fn = prep.fn
-    g = got.data.to(torch.float64)
-    exp = prep.expected[name]
-    overflow = [compare.OVERFLOW_HINT] if compare.overflowed(g, exp, prep.inputs64) else []
-    hints = []
-    for mistake in fn.mistakes:
-        try:
-            if mistake.detect(prep.inputs64, name, g, exp):
-                hints.append(mistake.hint)
-        except Exception:  # a hint detector must never break grading
-            continue
-    if not hints and not overflow:
-        hints = compare.value_hints(g, exp, prep.case.sizes, fn.time_axis.get(name))
-    return "".join("\nHint: %s" % h for h in overflow + hints)

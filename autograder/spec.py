@@ -90,6 +90,11 @@ class GradedFunction:
     # Operators that would do this function's work for it (ATen name -> what the student reads);
     # watched during every call of the student's code, whatever Python name reached them.
     forbidden_ops: Dict[str, str] = field(default_factory=lambda: dict(forbidden.LAYERS))
+    # The vectorisation check (speed.py): the maker's sizes of a larger float32 CPU input on which the
+    # student's call is timed against the reference's; None: no such check. Choose a batch N that makes
+    # a Python loop over it clearly slower than speed.FACTOR, and, for a function that needs no loop
+    # over time, a short T (a loop over time is allowed).
+    speed: Optional[Dict[str, int]] = None
 
     def tolerance(self, case):
         """The relative error allowed on `case` (compare.relative_error)."""
@@ -131,6 +136,8 @@ def standard_cases(small, medium, edges=(), float32_small=True, cuda=True, satur
     cases = [
         Case("float64, small", small, torch.float64, seed=1),
     ]
+    if cuda:  # second: a lost device shows before the deadline, ahead of the value checks
+        cases.append(cuda_cases(small, medium)[0])
     if float32_small:
         cases.append(Case("float32, small (dtype kept)", small, torch.float32, seed=2))
     saturated = saturated_cases(small, medium, saturate, saturated_rtol) if saturate else []
@@ -141,8 +148,17 @@ def standard_cases(small, medium, edges=(), float32_small=True, cuda=True, satur
     for name, sizes, opts in edges:
         cases.append(Case(name, sizes, torch.float64, hidden=True, opts=tuple(sorted(opts.items()))))
     if cuda:
-        cases += [
-            Case("float64 on CUDA", medium, torch.float64, device="cuda", hidden=True),
-            Case("float32 on CUDA", medium, torch.float32, device="cuda", hidden=True),
-        ]
+        cases += cuda_cases(small, medium)[1:]
     return cases
+
+
+CUDA_SMALL = "float64 on CUDA, small"
+
+
+def cuda_cases(small, medium):
+    """The CUDA checks (run only where a GPU is present): a public small one, so that a student whose
+    code loses the device ("h is on cpu, expected cuda") sees it before the deadline, and hidden
+    medium ones in float64 and float32."""
+    return [Case(CUDA_SMALL, small, torch.float64, device="cuda", seed=5),
+            Case("float64 on CUDA, medium", medium, torch.float64, device="cuda", hidden=True),
+            Case("float32 on CUDA, medium", medium, torch.float32, device="cuda", hidden=True)]

@@ -596,6 +596,13 @@ MHA_EDGES = [
     ("8 heads of width 1, no mask", dict(N=2, L=3, E=8, heads=8), NO_MASK),
 ]
 
+# The vectorisation check's inputs (speed.py): a batch large enough that a Python loop over it takes well
+# over 10x the reference (28x for dot-product attention written row by row). Hard attention too: a loop over
+# the batch to pick each row's position is a likely mistake.
+DOT_SPEED = dict(N=128, L=8, Dk=16, Dv=16)
+ADD_SPEED = dict(N=128, L=8, Dq=16, Dk=16, Dv=16, A=16)
+MHA_SPEED = dict(N=128, L=8, E=16, heads=2)
+
 # The softmax backward cancels (its gradient of the scores sums to 0 over l), which costs float32
 # digits: over 400 fresh seeds the reference reached 6.5e-4 (additive), 2.7e-4 (multi-head) and
 # 1.1e-4 (dot) relative error on the float32 medium cases, against 1e-7 and less in float64.
@@ -605,20 +612,20 @@ FUNCTIONS = [
     GradedFunction(
         "dot_attention_forward", FILE, 2, DOT_ARGS, ("context", "weights", CACHE), make_dot,
         dot_attention_forward_oracle, _cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC, BIG_SCORES),
-        mistakes=_dot_forward_mistakes()),
+        mistakes=_dot_forward_mistakes(), speed=DOT_SPEED),
     GradedFunction(
         "dot_attention_backward", FILE, 3, ("dcontext", CACHE), ("dq", "dK", "dV"), backward_maker(make_dot),
         dot_attention_backward_oracle, _cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC, BIG_SCORES),
-        forward="dot_attention_forward", mistakes=_dot_backward_mistakes(), rtol=BACKWARD_RTOL),
+        forward="dot_attention_forward", mistakes=_dot_backward_mistakes(), rtol=BACKWARD_RTOL, speed=DOT_SPEED),
     GradedFunction(
         "additive_attention_forward", FILE, 2, ADD_ARGS, ("context", "weights", CACHE), make_additive,
         additive_attention_forward_oracle, _cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC, BIG_SCORES),
-        mistakes=_additive_forward_mistakes()),
+        mistakes=_additive_forward_mistakes(), speed=ADD_SPEED),
     GradedFunction(
         "additive_attention_backward", FILE, 4, ("dcontext", CACHE), ("dq", "dK", "dV", "dWq", "dWk", "dv"),
         backward_maker(make_additive), additive_attention_backward_oracle,
         _cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC, BIG_SCORES), forward="additive_attention_forward",
-        mistakes=_additive_backward_mistakes(), rtol=BACKWARD_RTOL),
+        mistakes=_additive_backward_mistakes(), rtol=BACKWARD_RTOL, speed=ADD_SPEED),
     GradedFunction(
         "local_attention_mask", FILE, 1, ("L", "center", "window"), ("mask",), make_local,
         local_attention_mask_oracle, standard_cases(LOCAL_SMALL, LOCAL_MEDIUM, LOCAL_EDGES, float32_small=False),
@@ -626,19 +633,19 @@ FUNCTIONS = [
     GradedFunction(
         "hard_attention_forward", FILE, 1, DOT_ARGS, ("context", "index", CACHE), make_hard,
         hard_attention_forward_oracle, _cases(HARD_SMALL, HARD_MEDIUM, HARD_EDGES, HARD_PUBLIC),
-        mistakes=HARD_MISTAKES),
+        mistakes=HARD_MISTAKES, speed=DOT_SPEED),
     GradedFunction(
         "hard_attention_backward", FILE, 1, ("dcontext", CACHE), ("dq", "dK", "dV"), backward_maker(make_hard),
         hard_attention_backward_oracle, _cases(HARD_SMALL, HARD_MEDIUM, HARD_EDGES, HARD_PUBLIC),
-        forward="hard_attention_forward", mistakes=HARD_BACKWARD_MISTAKES),
+        forward="hard_attention_forward", mistakes=HARD_BACKWARD_MISTAKES, speed=DOT_SPEED),
     GradedFunction(
         "multihead_attention_forward", FILE, 3, MHA_ARGS, ("out", "weights", CACHE), make_mha,
         multihead_attention_forward_oracle, _cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC, BIG_SCORES),
-        mistakes=MHA_FORWARD_MISTAKES),
+        mistakes=MHA_FORWARD_MISTAKES, speed=MHA_SPEED),
     GradedFunction(
         "multihead_attention_backward", FILE, 5, ("dout", CACHE), ("dq", "dK", "dV", "dWq", "dWk", "dWv", "dWo"),
         backward_maker(make_mha), multihead_attention_backward_oracle,
         _cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC, BIG_SCORES, MHA_SATURATED_RTOL),
         forward="multihead_attention_forward",
-        mistakes=MHA_BACKWARD_MISTAKES, rtol=BACKWARD_RTOL),
+        mistakes=MHA_BACKWARD_MISTAKES, rtol=BACKWARD_RTOL, speed=MHA_SPEED),
 ]

@@ -197,6 +197,7 @@ STEP_EDGES = [("N=1", dict(N=1, D=4, H=5), {}), ("H=1", dict(N=3, D=4, H=1), {})
 SEQ_EDGES = [("T=1", dict(N=3, T=1, D=4, H=5), {}), ("N=1", dict(N=1, T=5, D=4, H=5), {}),
              ("H=1", dict(N=3, T=4, D=4, H=1), {}), ("long sequence T=30", dict(N=2, T=30, D=3, H=4), {})]
 
+SEQ_SPEED = dict(N=64, T=8, D=16, H=16)  # the vectorisation check's input (speed.py)
 TIME = {"h": 1, "dx": 1}
 BIG_WEIGHTS = {"saturate": 80.0}  # pre-activations of 50-100: gates saturate, exp overflows in float32
 
@@ -213,9 +214,9 @@ FUNCTIONS = [
     GradedFunction(
         "lstm_forward", FILE, 3, SEQ_ARGS, ("h", CACHE), make_seq, lstm_forward_oracle,
         standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS), time_axis=TIME,
-        mistakes=_forward_mistakes(_seq_model) + [model_mistake(C0_H0, _seq_model(c0="h0"))]),
+        mistakes=_forward_mistakes(_seq_model) + [model_mistake(C0_H0, _seq_model(c0="h0"))], speed=SEQ_SPEED),
     GradedFunction(
         "lstm_backward", FILE, 6, ("dh", CACHE), ("dx", "dh0", "dWx", "dWh", "db"),
         backward_maker(make_seq), lstm_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
-        forward="lstm_forward", time_axis=TIME, mistakes=SEQ_BACKWARD_MISTAKES),
+        forward="lstm_forward", time_axis=TIME, mistakes=SEQ_BACKWARD_MISTAKES, speed=SEQ_SPEED),
 ]

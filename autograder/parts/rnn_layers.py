@@ -227,6 +227,14 @@ LOSS_EDGES = [("very large scores (1e3)", dict(N=4, T=5, V=6), {"score_scale": 1
               ("mask all true", dict(N=3, T=4, V=5), {"mask": "all"}),
               ("N=1, T=1, V=2", dict(N=1, T=1, V=2), {"mask": "all"})]
 
+# The vectorisation check's inputs (speed.py): a batch large enough that a Python loop over it takes well
+# over 10x the reference (measured 17x to 80x); T short where the reference needs no loop over time (a
+# loop over time is allowed: 2x here).
+SEQ_SPEED = dict(N=64, T=8, D=16, H=16)
+EMBED_SPEED = dict(N=128, T=4, V=50, D=16)
+AFFINE_SPEED = dict(N=128, T=4, D=16, M=16)
+LOSS_SPEED = dict(N=128, T=4, V=16)
+
 TIME = {"h": 1, "dx": 1, "out": 1}
 BIG_WEIGHTS = {"saturate": 80.0}  # pre-activations of 50-100: tanh saturates, exp overflows in float32
 
@@ -241,46 +249,50 @@ FUNCTIONS = [
         mistakes=_tanh_grad_mistakes()),
     GradedFunction(
         "rnn_forward", FILE, 3, SEQ_ARGS, ("h", CACHE), make_seq, rnn_forward_oracle,
-        standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS), time_axis=TIME),
+        standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS), time_axis=TIME,
+        speed=SEQ_SPEED),
     GradedFunction(
         "rnn_backward", FILE, 6, ("dh", CACHE), ("dx", "dh0", "dWx", "dWh", "db"),
         backward_maker(make_seq), rnn_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
-        forward="rnn_forward", time_axis=TIME,
+        forward="rnn_forward", time_axis=TIME, speed=SEQ_SPEED,
         mistakes=[model_mistake(
             "the gradient that flows back from step t+1 into h[:, t] is not added: at each step "
             "use dh[:, t] + dprev_h", _no_carry_model)]),
     GradedFunction(
         "birnn_forward", FILE, 3, BI_ARGS, ("h", CACHE), make_bi, birnn_forward_oracle,
-        standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS), time_axis=TIME),
+        standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS), time_axis=TIME,
+        speed=SEQ_SPEED),
     GradedFunction(
         "birnn_backward", FILE, 5, ("dh", CACHE),
         ("dx", "dh0_f", "dh0_b", "dWx_f", "dWh_f", "db_f", "dWx_b", "dWh_b", "db_b"),
         backward_maker(make_bi), birnn_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
-        forward="birnn_forward", time_axis=TIME),
+        forward="birnn_forward", time_axis=TIME, speed=SEQ_SPEED),
     GradedFunction(
         "word_embedding_forward", FILE, 1, ("x", "W"), ("out", CACHE), make_embed,
-        word_embedding_forward_oracle, standard_cases(EMBED_SMALL, EMBED_MEDIUM, EMBED_EDGES), time_axis=TIME),
+        word_embedding_forward_oracle, standard_cases(EMBED_SMALL, EMBED_MEDIUM, EMBED_EDGES), time_axis=TIME,
+        speed=EMBED_SPEED),
     GradedFunction(
         "word_embedding_backward", FILE, 2, ("dout", CACHE), ("dW",), backward_maker(make_embed),
         word_embedding_backward_oracle, standard_cases(EMBED_SMALL, EMBED_MEDIUM, EMBED_EDGES),
-        forward="word_embedding_forward",
+        forward="word_embedding_forward", speed=EMBED_SPEED,
         mistakes=[Mistake(
             "dW is right for words that occur once and wrong for words that occur several times: "
-            "accumulate (dW.index_add_ or a loop with +=); dW[x] = dout keeps only one occurrence",
+            "accumulate them, in one call with no Python loop: dW.index_add_(0, x.reshape(-1), "
+            "dout.reshape(-1, D)); dW[x] = dout keeps only one occurrence",
             repeated_words_overwritten)]),
     GradedFunction(
         "temporal_affine_forward", FILE, 1, ("x", "w", "b"), ("out", CACHE), make_affine,
         temporal_affine_forward_oracle, standard_cases(AFFINE_SMALL, AFFINE_MEDIUM, AFFINE_EDGES),
-        time_axis=TIME),
+        time_axis=TIME, speed=AFFINE_SPEED),
     GradedFunction(
         "temporal_affine_backward", FILE, 2, ("dout", CACHE), ("dx", "dw", "db"),
         backward_maker(make_affine), temporal_affine_backward_oracle,
         standard_cases(AFFINE_SMALL, AFFINE_MEDIUM, AFFINE_EDGES), forward="temporal_affine_forward",
-        time_axis=TIME),
+        time_axis=TIME, speed=AFFINE_SPEED),
     GradedFunction(
         "temporal_softmax_loss", FILE, 4, ("x", "y", "mask"), ("loss", "dx"), make_loss,
         temporal_softmax_loss_oracle, standard_cases(LOSS_SMALL, LOSS_MEDIUM, LOSS_EDGES, saturate={"score_scale": 60.0}), time_axis=TIME,
-        forbidden_ops=forbidden.LAYERS_AND_LOG_SOFTMAX,
+        forbidden_ops=forbidden.LAYERS_AND_LOG_SOFTMAX, speed=LOSS_SPEED,
         mistakes=[model_mistake("dx ignores the mask: multiply the gradient by mask too (padded "
                                 "steps contribute nothing)", _mask_ignored_in_dx)]),
 ]

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import forbidden
-from ..spec import Case, DictArg, GradedFunction, saturated_cases
+from ..spec import Case, DictArg, GradedFunction, cuda_cases, saturated_cases
 from .common import model_mistake, randint, randn, saturate, saturate_bias
 from .rnn_layers import _torch_rnn
 
@@ -249,6 +249,7 @@ def _clip_cases():
     f64 = torch.float64
     cases = [
         Case("float64, total norm above max_norm", CLIP_SMALL, f64, seed=1, opts=(("ratio", 4.0),)),
+        cuda_cases(CLIP_SMALL, CLIP_MEDIUM)[0],
         Case("float64, total norm below max_norm", CLIP_SMALL, f64, seed=2, opts=(("ratio", 0.5),)),
         Case("float32, total norm above max_norm (dtype kept)", CLIP_SMALL, torch.float32, seed=3),
         Case("float64, medium", CLIP_MEDIUM, f64, hidden=True),
@@ -258,9 +259,7 @@ def _clip_cases():
         Case("all gradients zero", CLIP_SMALL, f64, hidden=True, opts=(("zero", "all"),)),
         Case("one zero tensor among others", CLIP_SMALL, f64, hidden=True, opts=(("zero", "one"),)),
         Case("norm far above max_norm (x1000)", CLIP_SMALL, f64, hidden=True, opts=(("ratio", 1000.0),)),
-        Case("float64 on CUDA", CLIP_MEDIUM, f64, device="cuda", hidden=True),
-        Case("float32 on CUDA", CLIP_MEDIUM, torch.float32, device="cuda", hidden=True),
-    ]
+    ] + cuda_cases(CLIP_SMALL, CLIP_MEDIUM)[1:]
     return cases
 
 
@@ -271,6 +270,7 @@ def _lm_cases(train=False):
     public_saturated, hidden_saturated = saturated_cases(short, LM_MEDIUM, {"saturate": 80.0})
     cases = [
         Case("float64, k divides T", LM_SMALL, f64, seed=1),
+        cuda_cases(LM_SMALL, LM_MEDIUM)[0],
         Case("float64, k does not divide T (short last chunk)", short, f64, seed=2),
         Case("float32, small (dtype kept)", short, f32, seed=3),
         public_saturated,
@@ -282,9 +282,7 @@ def _lm_cases(train=False):
     if train:
         cases.append(Case("max_norm large (no chunk is clipped)", short, f64, hidden=True,
                           opts=(("max_norm", 1e3),)))
-    cases += [Case("float64 on CUDA", LM_MEDIUM, f64, device="cuda", hidden=True),
-              Case("float32 on CUDA", LM_MEDIUM, f32, device="cuda", hidden=True)]
-    return cases
+    return cases + cuda_cases(LM_SMALL, LM_MEDIUM)[1:]
 
 
 FUNCTIONS = [

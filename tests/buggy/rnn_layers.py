@@ -6,6 +6,16 @@ STEP_BWD = ["rnn_step_backward", "rnn_backward", "birnn_backward"]  # rnn_backwa
 SEQ_BWD = ["rnn_backward", "birnn_backward"]  # birnn_backward calls rnn_backward
 ALL_RNN = ["rnn_step_forward", "rnn_forward", "birnn_forward"] + STEP_BWD
 
+BATCH_LOOP = Bug(
+    "rnn_forward loops over the batch inside the time loop (right values, not vectorised)", F,
+    [("        prev_h, step_cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b)  # (N, H)\n",
+      "        next_h = x.new_empty((N, H))\n"
+      "        for n in range(N):  # one example at a time\n"
+      "            next_h[n] = torch.tanh(x[n, t] @ Wx + prev_h[n] @ Wh + b)\n"
+      "        prev_h, step_cache = next_h, (x[:, t], prev_h, Wx, Wh, next_h)  # (N, H)\n")],
+    ["rnn_forward", "birnn_forward"], hint="Loop over time steps only; do the batch (and hidden units) as tensor "
+                                          "operations")
+
 BUGS = [
     Bug("wrong tanh derivative (1 - h)", F,
         [("da = dnext_h * (1 - next_h * next_h)", "da = dnext_h * (1 - next_h)")],
@@ -87,4 +97,7 @@ BUGS = [
         [("dx = torch.exp(log_probs)  # softmax, (N, T, V)",
           "dx = torch.exp(x) / torch.exp(x).sum(dim=2, keepdim=True)  # softmax, (N, T, V)")],
         ["temporal_softmax_loss"], hint="exp overflowed"),
+    # Right values, one example at a time: N times slower (46x the reference at the vectorisation check's
+    # N=64), which only that check sees; birnn_forward calls rnn_forward and is as slow (tests/test_speed.py).
+    BATCH_LOOP,
 ]
