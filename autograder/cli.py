@@ -1,6 +1,8 @@
-"""Command line: python -m autograder {grade,stubs,list} ...
+"""Command line: python -m autograder {grade,grade-batch,merge,stubs,list,package,student} ...
 
     grade SUBMISSION_DIR -o results.json [--device cpu|cuda|auto] [--seed N] [--functions a,b]
+    grade-batch DIR -o OUTDIR [--jobs J] [--shard K/N] [--seed N] ...   a whole class (batch.py)
+    merge OUT1 OUT2 ... -o MERGED     join the shards of grade-batch (batchreport.py)
     stubs [--check]            write assignment/ from solutions/ (or check it is up to date)
     list                       the graded functions and their points
     package [-o ZIP]           Gradescope's autograder zip (default dist/autograder.zip)
@@ -8,9 +10,12 @@
 """
 import argparse
 import os
+import shlex
 import sys
 import tempfile
-import traceback
+
+from . import pipeline
+from .pipeline import ENVIRONMENT_ADVICE, failure_results  # noqa: F401 (cli.failure_results: tests, callers)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -20,7 +25,7 @@ def _split(text):
 
 
 def cmd_grade(args):
-    from . import config, instructor, registry, results, runner, sandbox
+    from . import config, instructor, registry, results
 
     try:
         cfg = config.load(args.config)
@@ -28,55 +33,58 @@ def cmd_grade(args):
     except (KeyError, config.ConfigError) as e:
         print("error: %s" % (e.args[0] if isinstance(e, KeyError) else e), file=sys.stderr)
         return 2
-    try:
-        plan = runner.build_plan(functions, device=args.device, seed=args.seed)
-        report = runner.grade(args.submission, plan, cfg.limits(), cfg.budget_seconds(args.budget))
-        extra = instructor.InstructorReport()  # instructor_tests/: when grading everything, or asked to
-        if not args.no_instructor_tests and (args.instructor_tests or not (args.functions or args.files)):
-            extra = instructor.run(args.submission, args.instructor_tests, cfg.limits(),
-                                   cfg.budget_seconds(args.budget), spent=report.seconds,
-                                   timeout=cfg.instructor_timeout, use_cuda=plan.device == "cuda")
-    except Exception as e:  # the grader itself failed: still leave a results.json behind
-        details = traceback.format_exc()
-        if isinstance(e, sandbox.EnvironmentFailure):
-            details = "%s\n\n%s\n\n%s" % (e, ENVIRONMENT_ADVICE, details)
-        print(details, file=sys.stderr)
+    # instructor_tests/: when grading everything, or asked to (--instructor-tests)
+    run_instructor = pipeline.runs_instructor_tests(args.no_instructor_tests, args.instructor_tests,
+                                                    bool(args.functions or args.files))
+    outcome = pipeline.plan_and_grade(args.submission, functions, cfg, device=args.device, seed=args.seed,
+                                      budget=args.budget, instructor_tests=args.instructor_tests,
+                                      run_instructor=run_instructor)
+    if outcome.failed:
+        print(outcome.failure, file=sys.stderr)
         if args.output:
-            results.write_json(failure_results(details), args.output)
+            pipeline.write(outcome, args.output)
         return 1
-    print(results.table(report))
-    if extra.files:
-        print(instructor.table(extra))
-    if args.verbose and report.score < report.max_score:
+    print(results.table(outcome.report))
+    if outcome.extra.files:
+        print(instructor.table(outcome.extra))
+    if args.verbose and outcome.report.score < outcome.report.max_score:
         print()
-        print(results.details(report))
+        print(results.details(outcome.report))
     if args.output:
-        results.write_json(instructor.merge(results.gradescope(report, cfg.visibility, cfg.hidden_details), extra),
-                           args.output)
+        pipeline.write(outcome, args.output)
     return 0
 
 
-ENVIRONMENT_ADVICE = (
-    "This is the grading machine's environment, not the submission: the worker is started before "
-    "any student file is imported. Check that the grader's Python can import torch as an "
-    "unprivileged user (the sandbox uid), that the memory given to the container is enough "
-    "(AUTOGRADER_MEMORY_MB is what student code may use beyond torch itself), and run "
-    "`python -m autograder grade solutions` on the same machine.")
+def cmd_grade_batch(args):
+    from . import batch
+
+    try:
+        shard = batch.parse_shard(args.shard) if args.shard else None
+    except batch.BatchError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    opts = batch.Options(
+        input=args.dir, output=args.output, jobs=args.jobs, seed=args.seed, shard=shard, device=args.device,
+        config=args.config, functions=_split(args.functions), files=_split(args.files), budget=args.budget,
+        instructor_tests=args.instructor_tests, no_instructor_tests=args.no_instructor_tests,
+        restart=args.restart, use_forkserver=not args.no_forkserver,
+        command="python -m autograder " + " ".join(shlex.quote(a) for a in args.argv))
+    return batch.run(opts)
 
 
-def failure_results(tb):
-    """results.json when the grader itself failed: a visible entry, the details hidden (instructors see them)."""
-    return {
-        "score": 0.0,
-        "output": "The autograder failed (not your code's fault). Your instructor has the details; "
-                  "please tell them.",
-        "tests": [
-            {"name": "autograder failed", "score": 0.0, "max_score": 0.0, "visibility": "visible",
-             "output": "The autograder failed before it could grade this submission.", "tags": ["autograder"]},
-            {"name": "autograder failure (traceback)", "score": 0.0, "max_score": 0.0, "visibility": "hidden",
-             "output": tb[-8000:], "tags": ["autograder"]},
-        ],
-    }
+def cmd_merge(args):
+    from . import batchreport
+
+    try:
+        paths, notes = batchreport.merge(args.dirs, args.output)
+    except batchreport.MergeError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    for note in notes:
+        print("note: %s" % note)
+    print("merged %d folder%s into %s: %s" % (len(args.dirs), "" if len(args.dirs) == 1 else "s", args.output,
+                                             ", ".join(os.path.basename(p) for p in paths)))
+    return 0
 
 
 def cmd_stubs(args):
@@ -148,6 +156,36 @@ def main(argv=None):
     g.add_argument("--no-instructor-tests", action="store_true", help="do not run the instructor tests")
     g.add_argument("-v", "--verbose", action="store_true", help="print every failing check in full")
     g.set_defaults(func=cmd_grade)
+    b = sub.add_parser("grade-batch", help="grade a whole class (a Gradescope export, or a folder of "
+                                           "per-student folders or zips) against one plan")
+    b.add_argument("dir", help="a Gradescope export (with submission_metadata.yml), or a folder of "
+                               "per-student folders and/or zips")
+    b.add_argument("-o", "--output", required=True,
+                   help="output folder: results/<student>/results.json, scores.csv, summary.md, histogram.png")
+    b.add_argument("--jobs", "-j", type=int, help="submissions graded at once (default: the number of CPUs)")
+    b.add_argument("--seed", type=int, help="seed of the hidden cases (default: fresh, kept in OUTDIR/batch.json; "
+                                            "with --shard, derived from the submissions' names)")
+    b.add_argument("--shard", metavar="K/N", help="grade only the K-th of N slices (round-robin over the sorted "
+                                                  "students); merge the N output folders with `merge`")
+    b.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto")
+    b.add_argument("--functions", help="comma-separated function names (default: all)")
+    b.add_argument("--files", help="comma-separated files, e.g. rnn_layers (default: all)")
+    b.add_argument("--budget", type=float, help="overall time budget of one submission, in seconds")
+    b.add_argument("--config", default=os.path.join(ROOT, "course.toml"),
+                   help="the course's settings (default: course.toml at the top of the kit)")
+    b.add_argument("--instructor-tests", metavar="DIR",
+                   help="folder of instructor unittest files (default: instructor_tests/, run unless "
+                        "--functions or --files narrow the grading)")
+    b.add_argument("--no-instructor-tests", action="store_true", help="do not run the instructor tests")
+    b.add_argument("--restart", action="store_true",
+                   help="discard what OUTDIR holds and start over (default: resume, grading only what is left)")
+    b.add_argument("--no-forkserver", action="store_true",
+                   help="start each worker the usual way rather than forking it from a pre-imported one")
+    b.set_defaults(func=cmd_grade_batch)
+    m = sub.add_parser("merge", help="join the output folders of grade-batch shards")
+    m.add_argument("dirs", nargs="+", help="output folders of grade-batch (same seed and settings)")
+    m.add_argument("-o", "--output", required=True, help="folder for the merged scores.csv, summary and histogram")
+    m.set_defaults(func=cmd_merge)
     s = sub.add_parser("stubs", help="generate assignment/ from solutions/")
     s.add_argument("--check", action="store_true", help="only check that assignment/ is up to date")
     s.set_defaults(func=cmd_stubs)
@@ -162,4 +200,5 @@ def main(argv=None):
     st.add_argument("--config", help="the course's settings (default: course.toml)")
     st.set_defaults(func=cmd_student)
     args = p.parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     return args.func(args)

@@ -1,0 +1,106 @@
+"""Grading one submission, start to end: the one sequence `grade` and `grade-batch` both run.
+
+    plan (runner.build_plan, once) -> runner.grade -> instructor tests -> results.json dictionary
+
+`grade` returns an `Outcome` and never raises for the grader's own failure: when something on
+the trusted side breaks (the worker cannot start, an oracle raises, a bug in the kit), the
+Outcome holds the traceback and the results.json Gradescope must still get, with a visible
+"autograder failed" entry and the details hidden from the student. A KeyboardInterrupt (or any
+other BaseException) is not a grader failure and goes through.
+
+The heavy modules (torch) are imported inside the functions, so that `cli.py` can import this one
+for `list`, `stubs` and `package` at no cost.
+"""
+import traceback
+from dataclasses import dataclass
+from typing import Any, Optional
+
+ENVIRONMENT_ADVICE = (
+    "This is the grading machine's environment, not the submission: the worker is started before "
+    "any student file is imported. Check that the grader's Python can import torch as an "
+    "unprivileged user (the sandbox uid), that the memory given to the container is enough "
+    "(AUTOGRADER_MEMORY_MB is what student code may use beyond torch itself), and run "
+    "`python -m autograder grade solutions` on the same machine.")
+
+
+@dataclass
+class Outcome:
+    """What grading one submission gave: results.json's dictionary, and the reports behind it."""
+
+    data: dict  # Gradescope's results.json
+    report: Any = None  # runner.Report (None when the grader failed)
+    extra: Any = None  # instructor.InstructorReport (empty when the instructor tests did not run)
+    failure: Optional[str] = None  # the traceback when the grader itself failed
+
+    @property
+    def failed(self):
+        return self.failure is not None
+
+
+def failure_results(tb):
+    """results.json when the grader itself failed: a visible entry, the details hidden (instructors see them)."""
+    return {
+        "score": 0.0,
+        "output": "The autograder failed (not your code's fault). Your instructor has the details; "
+                  "please tell them.",
+        "tests": [
+            {"name": "autograder failed", "score": 0.0, "max_score": 0.0, "visibility": "visible",
+             "output": "The autograder failed before it could grade this submission.", "tags": ["autograder"]},
+            {"name": "autograder failure (traceback)", "score": 0.0, "max_score": 0.0, "visibility": "hidden",
+             "output": tb[-8000:], "tags": ["autograder"]},
+        ],
+    }
+
+
+def failed(exc):
+    """The Outcome of a grader failure, called from inside the `except` that caught `exc`."""
+    from . import sandbox
+
+    details = traceback.format_exc()
+    if isinstance(exc, sandbox.EnvironmentFailure):
+        details = "%s\n\n%s\n\n%s" % (exc, ENVIRONMENT_ADVICE, details)
+    return Outcome(failure_results(details), failure=details)
+
+
+def runs_instructor_tests(disabled, folder, narrowed):
+    """The rule of both commands: instructor tests run when grading everything, or when asked to."""
+    return not disabled and bool(folder or not narrowed)
+
+
+def grade(submission, plan, cfg, budget=None, instructor_tests=None, run_instructor=True):
+    """Grade one submission folder against a plan built once (runner.build_plan).
+
+    cfg: config.Config (limits, budget, visibility); budget: seconds (--budget), else cfg's;
+    instructor_tests: their folder (None: instructor_tests/); run_instructor: whether they run.
+    """
+    from . import instructor, results, runner
+
+    try:
+        seconds = cfg.budget_seconds(budget)
+        report = runner.grade(submission, plan, cfg.limits(), seconds)
+        extra = instructor.InstructorReport()
+        if run_instructor:
+            extra = instructor.run(submission, instructor_tests, cfg.limits(), seconds, spent=report.seconds,
+                                   timeout=cfg.instructor_timeout, use_cuda=plan.device == "cuda")
+        data = instructor.merge(results.gradescope(report, cfg.visibility, cfg.hidden_details), extra)
+    except Exception as e:  # the grader itself failed: still leave a results.json behind
+        return failed(e)
+    return Outcome(data, report, extra)
+
+
+def plan_and_grade(submission, functions, cfg, device="auto", seed=None, **kw):
+    """`grade` for one submission: build its plan, then grade (a failing plan is a grader failure)."""
+    from . import runner
+
+    try:
+        plan = runner.build_plan(functions, device=device, seed=seed)
+    except Exception as e:
+        return failed(e)
+    return grade(submission, plan, cfg, **kw)
+
+
+def write(outcome, path):
+    """Write the Outcome's results.json atomically."""
+    from . import results
+
+    results.write_json(outcome.data, path)

@@ -1,0 +1,484 @@
+"""grade-batch and merge (autograder/batch.py, batchreport.py): a class graded against one plan,
+bad inputs reported, resume, shards, merge, Ctrl-C.
+
+Kept fast by grading two functions only (rnn_step_forward, rnn_step_backward) without the
+instructor tests; the class is built once per module.
+"""
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+import pytest
+from gradescope_schema import check
+from helpers import ASSIGNMENT, ROOT, SOLUTIONS, copy_solutions, make_variant, write_submission
+
+from autograder import batch, batchreport, cli, runner
+
+FUNCTIONS = ["rnn_step_forward", "rnn_step_backward"]
+TANH_DERIVATIVE_BUG = [("da = dnext_h * (1 - next_h * next_h)", "da = dnext_h * (1 - next_h)")]
+GRADED = {"good", "zipped", "buggy", "broken", "hostile", "stub"}  # what the mixed class grades
+BAD = {"corrupt.zip", "empty", "evil.zip", "good.zip"}  # what it reports as bad input
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def zip_folder(folder, path, prefix=""):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py"):
+                zf.write(os.path.join(folder, name), prefix + name)
+    return path
+
+
+@pytest.fixture(scope="module")
+def klass(tmp_path_factory):
+    """A folder of per-student folders and zips: good, buggy, broken, hostile, stubs, and bad inputs."""
+    d = tmp_path_factory.mktemp("class") / "submissions"
+    d.mkdir()
+    copy_solutions(str(d / "good"))
+    zip_folder(SOLUTIONS, str(d / "zipped.zip"), prefix="hw3/")  # files one folder down in the zip
+    make_variant(str(d / "buggy"), "rnn_layers.py", TANH_DERIVATIVE_BUG)
+    write_submission(str(d / "broken"), {"rnn_layers.py": "def rnn_step_forward(x, prev_h, Wx, Wh, b)\n    pass\n"})
+    write_submission(str(d / "hostile"), {"rnn_layers.py": "import os\nos._exit(3)\n"})
+    shutil.copytree(ASSIGNMENT, str(d / "stub"))
+    (d / "empty").mkdir()
+    (d / "corrupt.zip").write_bytes(b"PK\x03\x04 this is not a zip at all")
+    with zipfile.ZipFile(str(d / "evil.zip"), "w") as zf:
+        zf.writestr("../rnn_layers.py", "print('escaped')\n")
+    zip_folder(SOLUTIONS, str(d / "good.zip"))  # the same student as good/: a duplicate
+    (d / "roster.txt").write_text("not a submission\n")
+    return str(d)
+
+
+def options(src, out, **kw):
+    kw.setdefault("functions", FUNCTIONS)
+    kw.setdefault("jobs", 2)
+    kw.setdefault("device", "cpu")
+    return batch.Options(input=src, output=str(out), **kw)
+
+
+def run(opts):
+    out, err = io.StringIO(), io.StringIO()
+    code = batch.run(opts, out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def read_csv(outdir):
+    with open(os.path.join(outdir, "scores.csv")) as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1:]
+
+
+def by_student(outdir):
+    header, rows = read_csv(outdir)
+    return {r[0]: dict(zip(header, r)) for r in rows}
+
+
+def stamps(outdir):
+    """(inode, mtime) of every results.json: a rewrite changes both."""
+    out = {}
+    root = os.path.join(outdir, "results")
+    for key in os.listdir(root):
+        path = os.path.join(root, key, "results.json")
+        if os.path.exists(path):
+            st = os.stat(path)
+            out[key] = (st.st_ino, st.st_mtime_ns)
+    return out
+
+
+@pytest.fixture(scope="module")
+def seed(klass):
+    """The seed the shards derive: the full run uses it too, so that their scores can be compared."""
+    return batch.derived_seed(batch.discover(klass).names)
+
+
+@pytest.fixture(scope="module")
+def full(klass, seed, tmp_path_factory):
+    out = tmp_path_factory.mktemp("full") / "out"
+    code, stdout, stderr = run(options(klass, out, seed=seed))
+    return str(out), code, stdout, stderr
+
+
+# --------------------------------------------------------------------------- one run
+def test_a_mixed_class_is_graded_with_each_status_and_score(full):
+    out, code, stdout, stderr = full
+    assert code == 0, stdout + stderr
+    assert "a folder of per-student folders and zips" in stdout and "10 submissions, 4 bad inputs" in stdout
+    assert "roster.txt" in stdout  # ignored, and said so
+    rows = by_student(out)
+    assert set(rows) == GRADED | {"corrupt", "empty", "evil"}  # good.zip is good's duplicate: no row of its own
+    header, _ = read_csv(out)
+    assert header == ["student", "total", "max"] + FUNCTIONS + ["status", "note"]
+    assert [r[0] for r in read_csv(out)[1]] == sorted(rows)
+    for name in ("good", "zipped"):
+        assert (rows[name]["total"], rows[name]["max"], rows[name]["status"]) == ("6", "6", "graded")
+    buggy = rows["buggy"]
+    assert (buggy["rnn_step_forward"], buggy["rnn_step_backward"], buggy["total"]) == ("2", "0", "2")
+    for name in ("broken", "hostile", "stub"):
+        assert (rows[name]["total"], rows[name]["status"]) == ("0", "graded"), rows[name]
+    for name in ("corrupt", "empty", "evil"):
+        assert rows[name]["status"] == "bad input" and rows[name]["total"] == "", rows[name]
+    assert "not a readable zip" in rows["corrupt"]["note"] and "empty submission" in rows["empty"]["note"]
+    assert "outside its folder" in rows["evil"]["note"]
+    hostile = json.load(open(os.path.join(out, "results", "hostile", "results.json")))
+    assert "exited with status 3" in json.dumps(hostile)
+
+
+def test_each_results_json_is_what_grade_writes(full, klass, seed, tmp_path):
+    out = full[0]
+    mine = str(tmp_path / "results.json")
+    assert cli.main(["grade", os.path.join(klass, "buggy"), "-o", mine, "--device", "cpu", "--seed", str(seed),
+                     "--functions", ",".join(FUNCTIONS)]) == 0
+    alone = json.load(open(mine))
+    batched = json.load(open(os.path.join(out, "results", "buggy", "results.json")))
+    check(batched)
+    for data in (alone, batched):
+        del data["execution_time"]
+    assert batched == alone
+    assert any(t["score"] < t["max_score"] for t in batched["tests"])
+
+
+def test_summary_has_pass_rates_hints_and_bad_inputs(full):
+    out = full[0]
+    s = json.load(open(os.path.join(out, "summary.json")))
+    assert s["graded"] == 6 and s["total"]["max"] == 6 and s["total"]["min"] == 0 and s["total"]["median"] == 1.0
+    fwd, bwd = s["functions"]["rnn_step_forward"], s["functions"]["rnn_step_backward"]
+    assert (fwd["full_marks"], fwd["students"]) == (3, 6) and (bwd["full_marks"], bwd["students"]) == (2, 6)
+    small = [c for c in bwd["checks"] if c["check"].startswith("float64, small")]
+    assert small and (small[0]["passed"], small[0]["of"]) == (2, 6)
+    assert [h["students"] for h in bwd["hints"] if "tanh derivative" in h["text"]] == [1]
+    firsts = {f["text"]: f["students"] for f in bwd["first_failures"]}
+    assert any("dx is wrong: largest relative error # (tolerance #)" in t for t in firsts), firsts
+    reasons = {b["source"]: b["reason"] for b in s["bad_inputs"]}
+    assert set(reasons) == BAD
+    assert "duplicate" in reasons["good.zip"] and "good/" in reasons["good.zip"] and "same files" in reasons["good.zip"]
+    assert s["identical"] == [["good", "zipped"]]
+    md = open(os.path.join(out, "summary.md")).read()
+    for text in ("## Bad inputs", "corrupt.zip", "not a readable zip", "empty submission", "3 of 6 (50%)",
+                 "1 × the tanh derivative is 1 - tanh(a)**2", "![histogram of total scores](histogram.png)"):
+        assert text in md, text
+    with open(os.path.join(out, "histogram.png"), "rb") as f:
+        assert f.read(8) == PNG
+
+
+# --------------------------------------------------------------------------- resume
+def test_rerun_grades_nothing_then_only_what_is_missing(klass, full, tmp_path):
+    out = str(tmp_path / "out")
+    shutil.copytree(full[0], out)  # the full run's output, as if this folder had graded it
+    before = stamps(out)
+    assert set(before) == GRADED
+    code, stdout, _ = run(options(klass, out))
+    assert code == 0 and "nothing left to grade: 6 already done" in stdout, stdout
+    assert stamps(out) == before
+    for name in ("buggy", "zipped"):  # lost in a crash
+        os.unlink(os.path.join(out, "results", name, "results.json"))
+    code, stdout, _ = run(options(klass, out))
+    assert code == 0 and "4 already graded, 2 to grade" in stdout, stdout
+    after = stamps(out)
+    assert set(after) == GRADED
+    assert {k for k in after if after[k] != before.get(k)} == {"buggy", "zipped"}
+    assert by_student(out) == by_student(full[0])  # the same seed: the same scores
+
+
+def test_changed_options_are_refused_unless_restart(klass, full, tmp_path):
+    out = str(tmp_path / "out")
+    shutil.copytree(full[0], out)
+    code, _, err = run(options(klass, out, functions=["rnn_step_forward"]))
+    assert code == 2 and "graded functions" in err and "--restart" in err
+    code, _, err = run(options(klass, out, seed=12345))
+    assert code == 2 and "seed" in err
+    assert set(stamps(out)) == GRADED  # nothing was touched
+    code, stdout, err = run(options(klass, out, functions=["rnn_step_forward"], restart=True))
+    assert code == 0, err
+    assert by_student(out)["good"]["total"] == "2" and "rnn_step_backward" not in read_csv(out)[0]
+
+
+def test_an_output_folder_of_something_else_is_refused(klass, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    code, _, err = run(options(klass, tmp_path))
+    assert code == 2 and "not empty" in err
+    code, _, err = run(options(os.path.join(klass, "good"), tmp_path / "x"))
+    assert code == 2 and "looks like one submission" in err
+
+
+# --------------------------------------------------------------------------- shards and merge
+def test_shards_are_disjoint_cover_everything_and_merge_into_the_full_run(klass, full, tmp_path):
+    keys = ["s%02d" % i for i in range(23)]
+    for n in (1, 2, 3, 5):
+        parts = [batch.in_shard(keys, k, n) for k in range(1, n + 1)]
+        assert set().union(*parts) == set(keys) and sum(len(p) for p in parts) == len(keys)
+        assert max(len(p) for p in parts) - min(len(p) for p in parts) <= 1
+    with pytest.raises(batch.BatchError):
+        batch.parse_shard("3/2")
+
+    outs = [str(tmp_path / ("shard-%d" % k)) for k in (1, 2)]
+    for k, out in enumerate(outs, 1):
+        code, stdout, err = run(options(klass, out, shard=(k, 2), jobs=1 + k % 2))
+        assert code == 0, stdout + err
+        assert "derived from the names" in stdout
+    mans = [json.load(open(os.path.join(o, "batch.json"))) for o in outs]
+    assert mans[0]["seed"] == mans[1]["seed"]
+    sources = [{it["source"] for it in m["items"]} for m in mans]
+    assert not sources[0] & sources[1] and sources[0] | sources[1] == GRADED_SOURCES | BAD
+    assert all(sources)
+
+    merged = str(tmp_path / "merged")
+    assert cli.main(["merge"] + outs + ["-o", merged]) == 0
+    assert read_csv(merged) == read_csv(full[0])
+    s = json.load(open(os.path.join(merged, "summary.json")))
+    assert s["graded"] == 6 and {b["source"] for b in s["bad_inputs"]} == BAD
+    with open(os.path.join(merged, "histogram.png"), "rb") as f:
+        assert f.read(8) == PNG
+
+    paths, notes = batchreport.merge(outs[:1], str(tmp_path / "half"))
+    assert any("shard 2 of 2 is not among" in n for n in notes), notes
+
+    other = str(tmp_path / "other-seed")
+    shutil.copytree(outs[1], other)
+    man = json.load(open(os.path.join(other, "batch.json")))
+    man["seed"] += 1
+    json.dump(man, open(os.path.join(other, "batch.json"), "w"))
+    with pytest.raises(batchreport.MergeError, match="seed"):
+        batchreport.merge([outs[0], other], str(tmp_path / "bad"))
+    r = subprocess.run([sys.executable, "-m", "autograder", "merge", outs[0], other, "-o", str(tmp_path / "bad")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "seed differ" in r.stderr
+    assert not os.path.exists(str(tmp_path / "bad" / "scores.csv"))
+
+
+GRADED_SOURCES = {"good", "zipped.zip", "buggy", "broken", "hostile", "stub"}
+
+
+# --------------------------------------------------------------------------- inputs
+def test_gradescope_export_names_students_and_keeps_the_latest_of_a_duplicate(tmp_path):
+    export = tmp_path / "export"
+    copy_solutions(str(export / "submission_101" / "hw3"))  # nested one level
+    make_variant(str(export / "submission_102"), "rnn_layers.py", TANH_DERIVATIVE_BUG)  # alice, earlier
+    shutil.copytree(ASSIGNMENT, str(export / "submission_103"))
+    (export / "submission_metadata.yml").write_text("""\
+submission_101:
+  :submitters:
+  - :name: Alice Liddell
+    :sid: '1001'
+    :email: alice@example.edu
+  :created_at: 2026-11-20 23:58:00.000000000 -08:00
+  :score: 80.0
+submission_102:
+  :submitters:
+  - :name: Alice Liddell
+    :sid: '1001'
+    :email: alice@example.edu
+  :created_at: 2026-11-19 10:00:00.000000000 -08:00
+  :score: 40.0
+submission_103:
+  :submitters:
+  - :name: Bob Stone
+    :email: bob@example.edu
+  :created_at: 2026-11-20 12:00:00.000000000 -08:00
+submission_104:
+  :submitters:
+  - :name: Carol Ng
+    :sid: '1003'
+  :created_at: 2026-11-20 12:00:00.000000000 -08:00
+""")
+    out = str(tmp_path / "out")
+    r = subprocess.run([sys.executable, "-m", "autograder", "grade-batch", str(export), "-o", out, "--jobs", "2",
+                        "--device", "cpu", "--functions", ",".join(FUNCTIONS)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "a Gradescope export" in r.stdout and r.stderr == ""  # no terminal: no progress bar
+    header, rows = read_csv(out)
+    assert header == ["student", "sid", "email", "name", "total", "max"] + FUNCTIONS + ["gradescope_score",
+                                                                                        "status", "note"]
+    rows = {r[0]: dict(zip(header, r)) for r in rows}
+    assert set(rows) == {"1001", "bob@example.edu", "1003"}
+    alice = rows["1001"]
+    assert (alice["total"], alice["name"], alice["email"], alice["gradescope_score"]) == (
+        "6", "Alice Liddell", "alice@example.edu", "80")
+    bob = rows["bob@example.edu"]
+    assert (bob["total"], bob["sid"], bob["status"]) == ("0", "", "graded")
+    assert rows["1003"]["status"] == "bad input" and "no folder submission_104" in rows["1003"]["note"]
+    s = json.load(open(os.path.join(out, "summary.json")))
+    dup = [b for b in s["bad_inputs"] if b["source"] == "submission_102"]
+    assert dup and "latest (submission_101" in dup[0]["reason"] and "their files differ" in dup[0]["reason"]
+    assert os.path.isfile(os.path.join(out, "results", "1001", "results.json"))
+
+
+def test_zips_are_read_safely(tmp_path):
+    link = zipfile.ZipInfo("hw/link.py")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    path = str(tmp_path / "a.zip")
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("hw/rnn_layers.py", "x = 1\n")
+        zf.writestr(link, "/etc/passwd")
+        zf.writestr("__MACOSX/._rnn_layers.py", "junk")
+    assert batch.read_zip(path) == {"hw/rnn_layers.py": b"x = 1\n"}  # no link, no resource fork
+    batch.unpack(batch.read_zip(path), str(tmp_path / "u"))
+    assert os.listdir(str(tmp_path / "u" / "hw")) == ["rnn_layers.py"]
+    big = str(tmp_path / "big.zip")
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("rnn_layers.py", b"0" * (batch.MAX_ZIP_BYTES + 1))
+    with pytest.raises(batch.BadInput, match="over"):
+        batch.read_zip(big)
+    with zipfile.ZipFile(str(tmp_path / "abs.zip"), "w") as zf:
+        zf.writestr("/tmp/x.py", "")
+    with pytest.raises(batch.BadInput, match="outside"):
+        batch.read_zip(str(tmp_path / "abs.zip"))
+
+
+def test_first_failures_group_across_students():
+    a = ("[float64, small] dx is wrong: largest relative error 2.25e+00 (tolerance 1e-07) at [2, 2]: "
+         "expected -0.2, got 0.25")
+    b = "[float64, small] dx is wrong: largest relative error 6.91e-01 (tolerance 1e-07) at [0, 1]: expected 1, got -3"
+    assert batchreport.normalize(a) == batchreport.normalize(b)
+    assert batchreport.normalize("[float32, small] x") != batchreport.normalize("[float64, small] x")
+
+
+# --------------------------------------------------------------------------- failures and Ctrl-C
+class FakeForkServer:
+    calls = []
+
+    @classmethod
+    def start(cls):
+        cls.calls.append("start")
+        return cls()
+
+    def stop(self):
+        self.calls.append("stop")
+
+
+def test_a_grader_failure_is_listed_and_the_batch_goes_on(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    copy_solutions(str(src / "ok"))
+    copy_solutions(str(src / "unlucky"))
+    real = runner.grade
+
+    def grade(submission, plan, *a, **k):
+        if os.path.basename(submission) == "unlucky":
+            raise RuntimeError("oracle exploded")
+        return real(submission, plan, *a, **k)
+
+    monkeypatch.setattr(runner, "grade", grade)
+    monkeypatch.setattr(batch, "forkserver", FakeForkServer)
+    out = str(tmp_path / "out")
+    code, stdout, _ = run(options(str(src), out, functions=["rnn_step_forward"]))
+    assert FakeForkServer.calls == ["start", "stop"]  # one zygote for the batch
+    assert code == 1 and "the grader failed on 1 submission" in stdout and "unlucky" in stdout
+    data = json.load(open(os.path.join(out, "results", "unlucky", "results.json")))
+    assert [t["name"] for t in data["tests"] if t["visibility"] == "visible"] == ["autograder failed"]
+    rows = by_student(out)
+    assert rows["ok"]["total"] == "2" and rows["unlucky"]["status"] == "grader failed"
+    assert "oracle exploded" in rows["unlucky"]["note"]
+    assert "## Grader failures" in open(os.path.join(out, "summary.md")).read()
+    monkeypatch.setattr(runner, "grade", real)
+    code, stdout, _ = run(options(str(src), out, functions=["rnn_step_forward"], use_forkserver=False))
+    assert FakeForkServer.calls == ["start", "stop"]
+    assert code == 0 and "1 already graded, 1 to grade" in stdout  # a grader failure is retried
+    assert by_student(out)["unlucky"]["total"] == "2"
+
+
+def _processes_in(folder):
+    """Processes whose command line names `folder` or whose working directory is inside it (a worker
+    started fresh names its scratch folder; one forked from the zygote works in it)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                named = folder.encode() in f.read()
+            cwd = os.readlink("/proc/%s/cwd" % pid)
+        except OSError:
+            continue
+        if named or cwd == folder or cwd.startswith(folder + os.sep):
+            found.append(int(pid))
+    return found
+
+
+SLEEPY = [("next_h = torch.tanh(x @ Wx + prev_h @ Wh + b)  # (N, H)",
+           "__import__('time').sleep(30)\n    next_h = torch.tanh(x @ Wx + prev_h @ Wh + b)  # (N, H)")]
+
+
+def test_ctrl_c_stops_promptly_and_the_same_command_resumes(tmp_path):
+    """a0 is graded; slow1 and slow2 sleep in every call (10 s each before the call times out):
+    Ctrl-C must stop them where they wait, within seconds, and leave no worker behind."""
+    src = tmp_path / "src"
+    copy_solutions(str(src / "a0"))
+    for name in ("slow1", "slow2"):
+        make_variant(str(src / name), "rnn_layers.py", SLEEPY)
+    # The workers' scratch folders land here, so their command lines name it; outside tmp_path,
+    # whose parents the sandbox uid (as root) cannot enter.
+    scratch = tempfile.mkdtemp(prefix="ag-test-batch-")
+    os.chmod(scratch, 0o711)
+    try:
+        _interrupt_and_resume(tmp_path, src, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _interrupt_and_resume(tmp_path, src, scratch):
+    out = str(tmp_path / "out")
+    cmd = [sys.executable, "-m", "autograder", "grade-batch", str(src), "-o", out, "--jobs", "2", "--device", "cpu",
+           "--functions", ",".join(FUNCTIONS)]
+    env = dict(os.environ, TMPDIR=scratch)
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    first = os.path.join(out, "results", "a0", "results.json")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and p.poll() is None and not os.path.exists(first):
+        time.sleep(0.05)
+    assert p.poll() is None, p.communicate()
+    time.sleep(1.0)  # slow1 and slow2 are asleep in a call now
+    p.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    stdout, stderr = p.communicate(timeout=120)
+    took = time.monotonic() - sent
+    assert p.returncode == 130, stdout + stderr
+    assert took < 9, took  # grading them to the end would take over 20 s
+    assert "stopping the 2 submissions being graded" in stderr
+    assert "interrupted (SIGINT)" in stderr and "Resume with the same command" in stderr and "grade-batch" in stderr
+    assert os.listdir(os.path.join(out, "results")) == ["a0"]
+    assert batchreport.load_record(out, "a0")["status"] == "graded"
+    time.sleep(0.5)
+    assert _processes_in(scratch) == []  # no worker outlived the batch
+    assert os.listdir(scratch) == []
+    before = stamps(out)
+    for name in ("slow1", "slow2"):  # fixed meanwhile, so that the rest is quick to grade
+        shutil.rmtree(str(src / name))
+        copy_solutions(str(src / name))
+    code, stdout, err = run(options(str(src), out))
+    assert code == 0, stdout + err
+    assert "1 already graded, 2 to grade" in stdout, stdout
+    after = stamps(out)
+    assert set(after) == {"a0", "slow1", "slow2"} and after["a0"] == before["a0"]
+    assert all(r["total"] == "6" for r in by_student(out).values())
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_is_drawn_on_a_terminal_only():
+    quiet = io.StringIO()
+    p = batch.Progress(10, 2, quiet)
+    p.tick("alice 6/6")
+    p.close()
+    assert quiet.getvalue() == ""
+    tty = Terminal()
+    p = batch.Progress(10, 2, tty)
+    p.start -= 60  # one graded in a minute
+    p.tick("alice 6/6")
+    p.say("the grader failed on bob")
+    p.close()
+    text = tty.getvalue()
+    assert text.startswith("\r[") and "3/10" in text and "1.0/min" in text and "ETA 7m00s" in text
+    assert "last: alice 6/6" in text and "the grader failed on bob\n" in text and text.endswith("\n")
