@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-fast test-gpu demo stubs check-stubs grade autograder student handouts clean
+.PHONY: setup test test-fast test-gpu demo stubs check-stubs grade autograder student handouts bench clean
 
 setup: $(STAMP)
 
@@ -24,8 +24,10 @@ check-stubs: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-test-gpu: $(STAMP)
-	$(PY) -m pytest -q -m cuda
+# Every GPU-dependent test, then a summary (they skip without CUDA). With a machine's own CUDA torch
+# instead of .venv: make test-gpu PY=python3
+test-gpu: $(if $(filter command line,$(origin PY)),,$(STAMP))
+	PYTHONPATH=. $(PY) tools/test_gpu.py
 
 demo: $(STAMP)
 	@echo "== Grading the reference solutions (expect full marks) =="
@@ -56,6 +58,11 @@ handouts: $(STAMP)
 # The student release: stubs, gradient_check.py, README, the public checker (python check.py), handouts
 student: handouts
 	$(PY) -m autograder student
+
+# Timings: one submission end to end, a batch of 100, the reference solutions vs torch.nn; prints a
+# table and writes dist/bench.json (make bench BENCH_ARGS="--quick" for a fast, rough run)
+bench: $(STAMP)
+	$(PY) -m autograder.bench -o dist/bench.json $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
