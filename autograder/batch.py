@@ -53,7 +53,7 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional, Tuple
 
-from . import archive, batchreport, pipeline
+from . import batchreport, pipeline
 
 try:  # the pre-imported interpreter that forks workers (autograder/forkserver.py), when the kit has it
     from . import forkserver
@@ -514,18 +514,6 @@ def default_jobs():
         return max(1, os.cpu_count() or 1)
 
 
-def _read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def write_json(path, data):
-    archive.write_atomic(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
-
-
 def results_dir(outdir, key):
     return os.path.join(outdir, RESULTS, key)
 
@@ -635,7 +623,7 @@ class _Grader:
         rec = make_record(item, outcome, self.max_score)
         folder = results_dir(self.outdir, item.key)
         os.makedirs(folder, exist_ok=True)
-        write_json(os.path.join(folder, GRADING), rec)
+        batchreport.write_json(os.path.join(folder, GRADING), rec)
         pipeline.write(outcome, os.path.join(folder, "results.json"))  # last: its presence means done
         return rec
 
@@ -749,7 +737,7 @@ def _previous(outdir, opts, settings):
     """OUTDIR's manifest when this run resumes it (None for a fresh start); refuses what would mix
     two gradings: other settings, or a folder that is not grade-batch's."""
     path = os.path.join(outdir, MANIFEST)
-    old = _read_json(path) if os.path.exists(path) else None
+    old = batchreport.read_json(path) if os.path.exists(path) else None
     if os.path.exists(path) and not isinstance(old, dict):
         raise BatchError("%s is unreadable: remove it (or use --restart)" % path)
     if old is not None and old.get("format") != FORMAT:
@@ -819,7 +807,7 @@ def _run(opts, out, err):
 
     os.makedirs(os.path.join(s.outdir, RESULTS), exist_ok=True)
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    write_json(os.path.join(s.outdir, MANIFEST), dict(
+    batchreport.write_json(os.path.join(s.outdir, MANIFEST), dict(
         settings, seed=seed, seed_from=seed_from, input=s.root, input_kind=found.kind,
         created=(old or {}).get("created") or now, updated=now, command=opts.command,
         items=[it.public() for it in mine], all_submissions=len(found.items), identical=found.identical,

@@ -52,7 +52,7 @@ def normalize(message):
     return _NUMBER.sub("#", line)
 
 
-def _read_json(path):
+def read_json(path):
     try:
         with open(path) as f:
             return json.load(f)
@@ -60,7 +60,7 @@ def _read_json(path):
         return None
 
 
-def _write_json(path, data):
+def write_json(path, data):
     archive.write_atomic(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
 
 
@@ -69,12 +69,12 @@ def load_record(outdir, key):
     folder = os.path.join(outdir, RESULTS, key)
     if not os.path.isfile(os.path.join(folder, "results.json")):
         return None
-    rec = _read_json(os.path.join(folder, GRADING))
+    rec = read_json(os.path.join(folder, GRADING))
     return rec if isinstance(rec, dict) and rec.get("student") == key else None
 
 
 def read_manifest(outdir):
-    m = _read_json(os.path.join(outdir, MANIFEST))
+    m = read_json(os.path.join(outdir, MANIFEST))
     if not isinstance(m, dict) or "items" not in m:
         raise MergeError("%s holds no readable %s: it is not an output folder of grade-batch" % (outdir, MANIFEST))
     return m
@@ -329,7 +329,7 @@ def write(outdir, view):
         paths.append(png_path)
     elif os.path.exists(png_path):
         os.unlink(png_path)
-    _write_json(os.path.join(outdir, "summary.json"), s)
+    write_json(os.path.join(outdir, "summary.json"), s)
     archive.write_atomic(os.path.join(outdir, "summary.md"), lambda f: f.write(markdown(s).encode()))
     return paths[:1] + [os.path.join(outdir, "summary.md"), os.path.join(outdir, "summary.json")] + paths[1:]
 
@@ -412,5 +412,5 @@ def merge(dirs, out):
     view = {"meta": meta, "records": records, "bad": list(bad.values()), "missing": missing,
             "identical": sorted(list(g) for g in identical), "notes": extra_notes + notes}
     paths = write(out, view)
-    _write_json(os.path.join(out, MERGED), dict(meta, notes=notes))
+    write_json(os.path.join(out, MERGED), dict(meta, notes=notes))
     return paths + [os.path.join(out, MERGED)], notes

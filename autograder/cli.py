@@ -25,6 +25,20 @@ def _split(text):
 
 
 def cmd_grade(args):
+    from . import forkserver
+
+    # The zygote imports torch while this process imports the kit and builds the plan: the first
+    # worker is then a fork, ready at once (forkserver.py); restarts after a crash are forks too.
+    server = None if args.no_forkserver else forkserver.start(wait=False, startup_timeout=float(
+        os.environ.get("AUTOGRADER_STARTUP_TIMEOUT") or forkserver.STARTUP_TIMEOUT))
+    try:
+        return _grade(args)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _grade(args):
     from . import config, instructor, registry, results
 
     try:
@@ -137,23 +151,31 @@ def cmd_student(args):
     return release.main(["--output", args.output] + (["--config", args.config] if args.config else []))
 
 
+def _grading_options(p):
+    """The options `grade` and `grade-batch` share: what is graded, where, and with which settings."""
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto")
+    p.add_argument("--functions", help="comma-separated function names (default: all)")
+    p.add_argument("--files", help="comma-separated files, e.g. rnn_layers (default: all)")
+    p.add_argument("--budget", type=float, help="overall time budget of one submission, in seconds")
+    p.add_argument("--config", default=os.path.join(ROOT, "course.toml"),
+                   help="the course's settings (default: course.toml at the top of the kit)")
+    p.add_argument("--instructor-tests", metavar="DIR",
+                   help="folder of instructor unittest files (default: instructor_tests/, run unless "
+                        "--functions or --files narrow the grading)")
+    p.add_argument("--no-instructor-tests", action="store_true", help="do not run the instructor tests")
+    p.add_argument("--no-forkserver", action="store_true",
+                   help="start each worker as a fresh interpreter rather than forking it from a pre-imported "
+                        "one (forkserver.py)")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m autograder")
     sub = p.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("grade", help="grade a submission folder")
     g.add_argument("submission")
     g.add_argument("-o", "--output", help="where to write Gradescope's results.json")
-    g.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto")
     g.add_argument("--seed", type=int, help="seed of the hidden cases (default: fresh each run)")
-    g.add_argument("--functions", help="comma-separated function names (default: all)")
-    g.add_argument("--files", help="comma-separated files, e.g. rnn_layers (default: all)")
-    g.add_argument("--budget", type=float, help="overall time budget in seconds")
-    g.add_argument("--config", default=os.path.join(ROOT, "course.toml"),
-                   help="the course's settings (default: course.toml at the top of the kit)")
-    g.add_argument("--instructor-tests", metavar="DIR",
-                   help="folder of instructor unittest files (default: instructor_tests/, run unless "
-                        "--functions or --files narrow the grading)")
-    g.add_argument("--no-instructor-tests", action="store_true", help="do not run the instructor tests")
+    _grading_options(g)
     g.add_argument("-v", "--verbose", action="store_true", help="print every failing check in full")
     g.set_defaults(func=cmd_grade)
     b = sub.add_parser("grade-batch", help="grade a whole class (a Gradescope export, or a folder of "
@@ -167,20 +189,9 @@ def main(argv=None):
                                             "with --shard, derived from the submissions' names)")
     b.add_argument("--shard", metavar="K/N", help="grade only the K-th of N slices (round-robin over the sorted "
                                                   "students); merge the N output folders with `merge`")
-    b.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto")
-    b.add_argument("--functions", help="comma-separated function names (default: all)")
-    b.add_argument("--files", help="comma-separated files, e.g. rnn_layers (default: all)")
-    b.add_argument("--budget", type=float, help="overall time budget of one submission, in seconds")
-    b.add_argument("--config", default=os.path.join(ROOT, "course.toml"),
-                   help="the course's settings (default: course.toml at the top of the kit)")
-    b.add_argument("--instructor-tests", metavar="DIR",
-                   help="folder of instructor unittest files (default: instructor_tests/, run unless "
-                        "--functions or --files narrow the grading)")
-    b.add_argument("--no-instructor-tests", action="store_true", help="do not run the instructor tests")
+    _grading_options(b)
     b.add_argument("--restart", action="store_true",
                    help="discard what OUTDIR holds and start over (default: resume, grading only what is left)")
-    b.add_argument("--no-forkserver", action="store_true",
-                   help="start each worker the usual way rather than forking it from a pre-imported one")
     b.set_defaults(func=cmd_grade_batch)
     m = sub.add_parser("merge", help="join the output folders of grade-batch shards")
     m.add_argument("dirs", nargs="+", help="output folders of grade-batch (same seed and settings)")

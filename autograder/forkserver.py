@@ -23,39 +23,57 @@ import sys
 import threading
 import time
 
-from . import sandbox
+from . import zygote  # standard library only: the zygote starts before the grader has imported torch
 
 KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BOOT = "import sys; sys.path.insert(0, sys.argv[2]); from autograder import zygote; " \
        "zygote.serve(int(sys.argv[1]), sys.argv[2])"
 
 
+STARTUP_TIMEOUT = 90.0  # seconds for the zygote to import torch (sandbox.Limits.startup_timeout's default)
+
+
 class ForkServer:
-    def __init__(self, startup_timeout=90.0):
+    """The zygote and the grader's side of its socket. wait=False returns at once: the zygote
+    imports torch while the grader imports its own modules and builds its plan, and the first
+    spawn() waits for it."""
+
+    def __init__(self, startup_timeout=None, wait=True):
+        startup_timeout = STARTUP_TIMEOUT if startup_timeout is None else startup_timeout
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = parent
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-B", "-c", BOOT, str(child.fileno()), KIT_ROOT],
-            stdin=subprocess.DEVNULL, pass_fds=(child.fileno(),), env=sandbox.worker_env("/"),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(child.fileno(),), env=zygote.worker_env("/"),
             start_new_session=True, close_fds=True)
         child.close()
         self.lock = threading.Lock()  # one spawn request at a time
         self.cond = threading.Condition()
         self.replies, self.exits = {}, {}
         self.next_id = 0
-        self.alive = False
-        self.sock.settimeout(startup_timeout)
-        try:
-            ready = json.loads(self.sock.recv(1 << 16) or b"{}")
-        except (OSError, ValueError):
-            ready = {}
-        self.sock.settimeout(None)
-        if not ready.get("ready"):
-            self.stop()
+        self.alive = True  # until it fails to start, or stops
+        self.ready = None  # None: not known yet; then True or False
+        self.deadline = time.monotonic() + startup_timeout
+        self.reader = None
+        if wait and not self.wait_ready():
             raise RuntimeError("the fork server (a Python with torch preloaded) did not start")
-        self.alive = True
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+
+    def wait_ready(self):
+        """Whether the zygote is up (waiting for its first message the first time)."""
+        if self.ready is None:
+            self.sock.settimeout(max(0.1, self.deadline - time.monotonic()))
+            try:
+                self.ready = bool(json.loads(self.sock.recv(1 << 16) or b"{}").get("ready"))
+            except (OSError, ValueError, AttributeError):
+                self.ready = False
+            self.sock.settimeout(None)
+            if self.ready:
+                self.reader = threading.Thread(target=self._read, daemon=True)
+                self.reader.start()
+            else:
+                self.stop()
+        return self.ready
 
     def _read(self):
         while True:
@@ -77,23 +95,28 @@ class ForkServer:
 
     def spawn(self, fds, params, timeout=30.0):
         """Fork a worker with these four fds (request r, response w, output, network flag)."""
+        from .sandbox import WorkerLost
+
         with self.lock:
+            if not self.wait_ready():
+                raise WorkerLost("the fork server did not start")
             self.next_id += 1
             ident = self.next_id
             try:
                 socket.send_fds(self.sock, [json.dumps(dict(params, id=ident)).encode()], list(fds))
             except OSError:
                 self.alive = False
-                raise sandbox.WorkerLost("the fork server is gone")
+                raise WorkerLost("the fork server is gone")
             with self.cond:
                 if not self.cond.wait_for(lambda: ident in self.replies or not self.alive, timeout) \
                         or ident not in self.replies:
-                    raise sandbox.WorkerLost("the fork server did not answer")
+                    raise WorkerLost("the fork server did not answer")
                 return Forked(self.replies.pop(ident), self)
 
     def stop(self):
         self.alive = False
-        if sandbox.SPAWNER is self:
+        sandbox = sys.modules.get(__package__ + ".sandbox")
+        if sandbox is not None and sandbox.SPAWNER is self:
             sandbox.SPAWNER = None
         try:
             self.sock.shutdown(socket.SHUT_RDWR)  # the zygote exits when its socket closes
@@ -138,8 +161,13 @@ class Forked:
                 self.server.cond.wait(0.1 if left is None else min(left, 0.1))
 
 
-def start():
-    """Start a fork server and make it the source of this process's workers. Returns it (stop() it)."""
-    server = ForkServer()
+def start(wait=True, startup_timeout=None):
+    """Start a fork server and make it the source of this process's workers. Returns it (stop() it).
+
+    wait=False: return at once and let the zygote import torch in the background (`grade` does
+    this first thing, so that the zygote is ready when the first worker is needed)."""
+    server = ForkServer(startup_timeout, wait=wait)
+    from . import sandbox
+
     sandbox.SPAWNER = server
     return server

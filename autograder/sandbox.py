@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from . import wire
 from .memory import POLL, Watchdog
 from .worker import BOOTSTRAP
+from .zygote import worker_env
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -173,17 +174,6 @@ def _unshare_network():
 # Where workers come from: None starts a fresh interpreter per worker; forkserver.start() sets a
 # pre-imported zygote here, which forks them (batch regrading pays torch's import once).
 SPAWNER = None
-
-
-def worker_env(scratch):
-    """The whole environment of a worker (nothing of the grader's own leaks through)."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8",
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTHONHASHSEED": "0"}
-    for key in ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):
-        if key in os.environ:
-            env[key] = os.environ[key]
-    return env
 
 
 def enter_sandbox(user, nproc, fsize_mb, flag_w):

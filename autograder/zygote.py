@@ -28,10 +28,21 @@ import sys
 PR_SET_CHILD_SUBREAPER = 36
 
 
+def worker_env(scratch):
+    """The whole environment of a worker (nothing of the grader's own leaks through)."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTHONHASHSEED": "0"}
+    for key in ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
 def serve(sock_fd, kit_root):
     import torch  # noqa: F401  (the point of the zygote: paid once)
 
-    from autograder import sandbox, wire, worker
+    from . import sandbox, wire, worker
 
     sys.modules["_ag_wire"] = wire
     try:
@@ -44,7 +55,10 @@ def serve(sock_fd, kit_root):
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *a: None)
     workers = set()
-    sock.send(json.dumps({"ready": True}).encode())
+    try:
+        sock.send(json.dumps({"ready": True}).encode())
+    except OSError:  # the grader stopped before needing a worker
+        os._exit(0)
     while True:
         try:
             ready, _, _ = select.select([sock, wake_r], [], [])

@@ -12,9 +12,13 @@ from helpers import copy_solutions, make_variant, scores
 from autograder import forkserver, runner, sandbox
 
 
+zygote_server = []
+
+
 @pytest.fixture(autouse=True, scope="module")
 def zygote():
     server = forkserver.start()
+    zygote_server[:] = [server]
     yield server
     assert server.alive, "the zygote died during the tests: workers were started fresh instead"
     server.stop()
@@ -99,3 +103,16 @@ def test_a_buggy_submission_loses_the_same_points_as_with_fresh_workers(plans, t
     assert forked_workers, "the comparison did not start a fresh worker"
     forked_workers.clear()
     assert forked == fresh and forked["rnn_step_forward"] == 0, (forked, fresh)
+
+
+def test_a_zygote_that_cannot_start_leaves_fresh_workers_to_grade(plans, tmp_path, monkeypatch, forked_workers):
+    monkeypatch.setattr(forkserver, "BOOT", "import sys; sys.exit(3)")
+    broken = forkserver.start(wait=False)
+    try:
+        report = runner.grade(copy_solutions(str(tmp_path / "good")), plans(["rnn_layers"]))
+        assert not broken.alive and forked_workers, "the broken zygote was not replaced by fresh workers"
+    finally:
+        broken.stop()
+        sandbox.SPAWNER = zygote_server[0]  # the module's zygote again, for the tests after this one
+    forked_workers.clear()
+    assert all(fr.score == fr.max_score for fr in report.functions), [fr.first_failure() for fr in report.functions]
