@@ -467,7 +467,8 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_progress_is_drawn_on_a_terminal_only():
+def test_progress_is_drawn_on_a_terminal_only(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # the line is cut to the terminal's width (80 under pytest-xdist)
     quiet = io.StringIO()
     p = batch.Progress(10, 2, quiet)
     p.tick("alice 6/6")
