@@ -42,6 +42,7 @@ from . import registry
 from .feedback import format_error
 from .sandbox import WorkerLost
 from .spec import CACHE, Case, DictArg, GradedFunction
+from .worker import _op_name  # the observer's own naming of an operator
 
 # How much slower than the reference the student's call may be. Measured with the reference graded
 # as the student (python -m autograder grade solutions, 2 cores, two to four gradings at once plus a
@@ -212,13 +213,6 @@ def _reference_module(file):
             spec.loader.exec_module(module)
             _MODULES[file] = module
         return _MODULES[file]
-
-
-def _op_name(func):
-    name = getattr(func, "__name__", None)
-    if not isinstance(name, str):
-        name = str(func)
-    return name.rsplit("::", 1)[-1].split(".")[0]
 
 
 class _Observed(TorchFunctionMode):
