@@ -15,7 +15,6 @@ import sys
 import tempfile
 
 from . import pipeline
-from .pipeline import ENVIRONMENT_ADVICE, failure_results  # noqa: F401 (cli.failure_results: tests, callers)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -23,7 +23,7 @@ import torch
 from gradescope_schema import check, check_file, problems
 from helpers import ASSIGNMENT, ROOT, copy_solutions, make_variant, write_submission
 
-from autograder import archive, cli, packaging, registry
+from autograder import archive, packaging, pipeline, registry
 
 SCRIPTS = ("setup.sh", "run_autograder")
 SETUP_LIMIT = 180.0  # seconds: Gradescope's image build must stay quick
@@ -168,7 +168,7 @@ def test_validator_rejects_bad_documents(edit, words):
 
 
 def test_validator_accepts_the_kits_failure_results():
-    check(cli.failure_results("Traceback (most recent call last):\nRuntimeError: boom\n"))
+    check(pipeline.failure_results("Traceback (most recent call last):\nRuntimeError: boom\n"))
     assert problems([]) == ["results.json must be an object, got list"]
 
 
