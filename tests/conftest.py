@@ -1,6 +1,8 @@
 import functools
 import os
+import random
 import sys
+import zlib
 
 import pytest
 
@@ -23,6 +25,19 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     import torch  # noqa: E402
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+
+
+@pytest.fixture(autouse=True)
+def _seeded(request):
+    """Every test draws the same random numbers on every run (and alone or under -n W): a failure
+    seen once is seen again, and a tolerance is judged on the inputs it was tried on. The seed
+    differs from test to test, so the suite as a whole still samples many inputs."""
+    import torch
+
+    seed = zlib.crc32(request.node.nodeid.encode())
+    random.seed(seed)
+    torch.manual_seed(seed)
+    yield
 
 
 @functools.lru_cache(maxsize=None)
