@@ -53,7 +53,7 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional, Tuple
 
-from . import batchreport, pipeline
+from . import batchreport, pipeline, sandbox
 
 try:  # the pre-imported interpreter that forks workers (autograder/forkserver.py), when the kit has it
     from . import forkserver
@@ -77,10 +77,6 @@ class BatchError(Exception):
 
 class BadInput(Exception):
     """One submission cannot be graded; the message says why."""
-
-
-class Interrupted(BaseException):
-    """Raised inside a grading thread when the batch is interrupted (never caught as a grader failure)."""
 
 
 # --------------------------------------------------------------------------- discovery
@@ -546,41 +542,6 @@ def make_record(item, outcome, max_score):
     return rec
 
 
-def _waiting_on_worker(frame):
-    """Whether a thread's innermost frame is sandbox.Worker.request waiting for the worker's answer.
-
-    There, and only there, an exception can be raised in the thread without harm: it surfaces at
-    once in that select loop, and runner.grade's `finally` kills the worker, deletes what it left
-    and releases the sandbox uid. Anywhere else (a worker starting, a fork, an atexit or at-fork
-    handler) it could leave a process or a lock behind, so the thread is left to reach that point,
-    or to finish its grading.
-    """
-    from . import sandbox
-
-    here = sandbox.__file__
-    if frame is None or frame.f_code.co_name != "read" or frame.f_code.co_filename != here:
-        return False
-    f = frame.f_back
-    while f is not None:
-        if f.f_code.co_name == "request" and f.f_code.co_filename == here:
-            return True
-        f = f.f_back
-    return False
-
-
-def _raise_if_waiting(thread_id, exc):
-    """Raise `exc` in the thread if it waits on its worker (checked and done with no thread switch)."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1000.0)  # this thread keeps the interpreter until it is done: no race
-    try:
-        if not _waiting_on_worker(sys._current_frames().get(thread_id)):
-            return False
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc))
-        return True
-    finally:
-        sys.setswitchinterval(old)
-
-
 class _Grader:
     """Grades items in a thread pool; an interrupt stops the threads that are grading."""
 
@@ -588,16 +549,12 @@ class _Grader:
         self.root, self.outdir, self.plan, self.cfg, self.opts = root, outdir, plan, cfg, opts
         self.run_instructor, self.max_score = run_instructor, max_score
         self.lock = threading.Lock()
-        self.running = {}  # thread id -> key
-        self.cancelled = False
+        self.cancel = threading.Event()  # set on Ctrl-C: the gradings stop where they wait (sandbox.cancellable)
         self.temp = set()  # unpacked zips not yet removed
 
     def grade(self, item):
-        me = threading.get_ident()
-        with self.lock:
-            if self.cancelled:
-                return None
-            self.running[me] = item.key
+        if self.cancel.is_set():
+            return None
         tmp = None
         try:
             folder = os.path.join(self.root, item.source)
@@ -611,15 +568,15 @@ class _Grader:
                     outcome = pipeline.failed(e)
                 folder = tmp
             if outcome is None:
-                outcome = pipeline.grade(folder, self.plan, self.cfg, budget=self.opts.budget,
-                                         instructor_tests=self.opts.instructor_tests,
-                                         run_instructor=self.run_instructor)
+                with sandbox.cancellable(self.cancel):
+                    outcome = pipeline.grade(folder, self.plan, self.cfg, budget=self.opts.budget,
+                                             instructor_tests=self.opts.instructor_tests,
+                                             run_instructor=self.run_instructor)
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
-                self.temp.discard(tmp)
-            with self.lock:
-                self.running.pop(me, None)
+                with self.lock:
+                    self.temp.discard(tmp)
         rec = make_record(item, outcome, self.max_score)
         folder = results_dir(self.outdir, item.key)
         os.makedirs(folder, exist_ok=True)
@@ -628,18 +585,10 @@ class _Grader:
         return rec
 
     def stop(self, futures, timeout):
-        """Nothing more starts; each thread grading now is stopped where it waits on its worker
-        (a grading that finishes first is kept). Returns when `futures` are done or after `timeout`."""
-        with self.lock:
-            self.cancelled = True
-        stopped = set()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not all(f.done() for f in futures):
-            with self.lock:
-                for thread_id in set(self.running) - stopped:
-                    if _raise_if_waiting(thread_id, Interrupted):
-                        stopped.add(thread_id)
-            time.sleep(0.01)
+        """Nothing more starts; each grading under way stops at its next wait on its worker (one
+        that finishes first is kept). Returns when `futures` are done or after `timeout` seconds."""
+        self.cancel.set()
+        concurrent.futures.wait(futures, timeout=timeout)
 
     def cleanup(self):
         for tmp in list(self.temp):

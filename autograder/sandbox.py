@@ -9,8 +9,10 @@ The grading process never imports student code. A `Worker` is a fresh interprete
 - with its stdout/stderr drained by a thread into a bounded buffer (a print flood neither
   stalls the worker nor fills the grader's memory).
 A call that runs past its deadline, or a worker that dies, raises `WorkerLost`; the caller
-starts a new worker and goes on.
+starts a new worker and goes on. A grading called off from outside (a batch's Ctrl-C, see
+`cancellable`) raises `Cancelled` where the grader waits on its worker.
 """
+import contextlib
 import ctypes
 import fcntl
 import json
@@ -70,6 +72,37 @@ class WorkerLost(Exception):
         super().__init__(reason)
         self.reason = reason
         self.output = ""  # the worker's own output, when it could not start
+
+
+class Cancelled(BaseException):
+    """The grading was called off from outside (`cancellable`). A BaseException, so that no
+    `except Exception` on the way turns it into a grader failure; `finally` blocks still kill the
+    worker, delete its files and release the sandbox uid."""
+
+
+_cancel = threading.local()
+
+
+@contextlib.contextmanager
+def cancellable(event):
+    """Within this block, this thread's waits on a worker raise Cancelled once `event` is set.
+
+    Every wait on a worker (starting, a call, an instructor test) goes through Worker._receive's
+    poll loop, which checks the event every POLL seconds: a grading stops within that time of
+    being called off, at a point where its worker can be killed cleanly.
+    """
+    previous = getattr(_cancel, "event", None)
+    _cancel.event = event
+    try:
+        yield
+    finally:
+        _cancel.event = previous
+
+
+def _check_cancelled():
+    event = getattr(_cancel, "event", None)
+    if event is not None and event.is_set():
+        raise Cancelled
 
 
 class EnvironmentFailure(RuntimeError):
@@ -289,9 +322,10 @@ class Worker:
             self.info = self._receive(None, time.monotonic() + limits.startup_timeout, "starting Python and torch")
             if not isinstance(self.info, dict) or not self.info.get("ready"):
                 raise WorkerLost("the worker did not start")
-        except WorkerLost as e:
+        except BaseException as e:  # WorkerLost, or Cancelled: no half-started worker is left behind
             self.stop()
-            e.output = self.output.text()  # what Python printed while starting (for the instructor)
+            if isinstance(e, WorkerLost):
+                e.output = self.output.text()  # what Python printed while starting (for the instructor)
             raise
         finally:  # read once the worker is up: it has entered the sandbox by then
             os.set_blocking(flag_r, False)
@@ -357,6 +391,7 @@ class Worker:
             if remaining <= 0:
                 raise TimeoutError
             while True:
+                _check_cancelled()
                 ready, _, _ = select.select([fd], [], [], min(remaining, POLL))
                 if ready:
                     return os.read(fd, n)

@@ -21,7 +21,7 @@ import pytest
 from gradescope_schema import check
 from helpers import ASSIGNMENT, ROOT, SOLUTIONS, copy_solutions, make_variant, write_submission
 
-from autograder import batch, batchreport, cli, runner
+from autograder import batch, batchreport, cli, registry, runner
 
 FUNCTIONS = ["rnn_step_forward", "rnn_step_backward"]
 TANH_DERIVATIVE_BUG = [("da = dnext_h * (1 - next_h * next_h)", "da = dnext_h * (1 - next_h)")]
@@ -460,6 +460,39 @@ def _interrupt_and_resume(tmp_path, src, scratch):
     after = stamps(out)
     assert set(after) == {"a0", "slow1", "slow2"} and after["a0"] == before["a0"]
     assert all(r["total"] == "6" for r in by_student(out).values())
+
+
+@pytest.mark.parametrize("when", [0.0, 1.5], ids=["while-the-worker-starts", "while-a-call-sleeps"])
+def test_a_called_off_grading_stops_at_its_next_wait_and_leaves_nothing(tmp_path, monkeypatch, when):
+    """sandbox.cancellable, what a batch's Ctrl-C sets: runner.grade raises Cancelled within a poll of
+    the event being set, whether its worker is starting or a call is asleep, and leaves no process
+    and no scratch folder behind."""
+    import threading
+
+    from autograder import sandbox
+
+    sub = str(tmp_path / "slow")
+    make_variant(sub, "rnn_layers.py", SLEEPY)
+    scratch = tempfile.mkdtemp(prefix="ag-test-cancel-")
+    os.chmod(scratch, 0o711)
+    monkeypatch.setattr(tempfile, "tempdir", scratch)
+    plan = runner.build_plan(registry.select(names=FUNCTIONS[:1]), device="cpu", seed=0)
+    event = threading.Event()
+    timer = threading.Timer(when, event.set)
+    try:
+        started = time.monotonic()
+        timer.start()
+        with pytest.raises(sandbox.Cancelled):
+            with sandbox.cancellable(event):
+                runner.grade(sub, plan)
+        took = time.monotonic() - started
+        assert took < when + 5, took  # the call alone sleeps 10 s before it times out
+        time.sleep(0.3)
+        assert _processes_in(scratch) == []
+        assert os.listdir(scratch) == []
+    finally:
+        timer.cancel()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 class Terminal(io.StringIO):
