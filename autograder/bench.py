@@ -16,8 +16,7 @@ Sections
 - batch: `python -m autograder grade-batch DIR -o OUT --jobs J` on N submissions (copies of the
   reference, every tenth one a buggy variant from tests/buggy/), against one-by-one
   `python -m autograder grade` subprocesses on a sample of K of them, extrapolated to N; and
-  grade-batch --no-forkserver when that flag exists. Reported as unavailable while
-  autograder/batch.py does not exist.
+  grade-batch --no-forkserver (fresh workers, no zygote).
 - reference_vs_torch: the reference solutions (solutions/, imported in-process) against
   torch.nn with autograd at N=64, T=L=100, D=H=E=256: RNN (nn.RNN, tanh), LSTM (nn.LSTM),
   multi-head attention (nn.MultiheadAttention, 8 heads, one query), forward and
@@ -42,7 +41,7 @@ JSON schema "autograder-bench/1" (checked by `validate`):
             "phases_s": {"interpreter", "imports", "startup" (= interpreter + imports), "oracle",
                          "student" (runner.grade), "student_worker_start", "student_calls",
                          "instructor_tests", "other", "exit", "total": float >= 0}}}},
-    "batch": null | {"status": "unavailable" | "failed", "reason": str}
+    "batch": null (not run) | {"status": "failed", "reason": str}
                   | {"status": "ok", "n": int, "buggy": int, "jobs": int, "seed": int,
                      "instructor_tests": bool, "command": [str], "batch_s": float,
                      "per_minute": float, "results_files": int,
@@ -50,7 +49,7 @@ JSON schema "autograder-bench/1" (checked by `validate`):
                                     "per_submission_s": float, "extrapolated_s": float,
                                     "per_minute": float},
                      "ratio_to_one_by_one": float (batch_s / one_by_one.extrapolated_s),
-                     "no_forkserver": null | {"batch_s": float, "per_minute": float,
+                     "no_forkserver": {"batch_s": float, "per_minute": float,
                                               "ratio_to_default": float (batch_s / default batch_s)}},
     "reference_vs_torch": [{"layer": "rnn" | "lstm" | "multihead_attention", "device": str,
                             "dtype": "float32" | "float64", "sizes": {str: int}, "threads": int,
@@ -334,21 +333,10 @@ def _count_results(folder):
 
 def bench_batch(opts, tmp):
     py = sys.executable
-    if not os.path.exists(os.path.join(HERE, "batch.py")):
-        return {"status": "unavailable", "reason": "autograder/batch.py does not exist yet"}
-    helped = subprocess.run([py, "-m", "autograder", "grade-batch", "--help"], cwd=ROOT, capture_output=True,
-                            text=True)
-    if helped.returncode != 0:
-        return {"status": "unavailable",
-                "reason": "python -m autograder grade-batch --help failed: %s" % helped.stderr.strip()[-500:]}
-    has = {flag: flag in helped.stdout for flag in ("--no-forkserver", "--device", "--no-instructor-tests")}
-    if not has["--no-instructor-tests"] and not opts.instructor_tests:
-        return {"status": "unavailable", "reason": "grade-batch has no --no-instructor-tests"}
     subs_dir = os.path.join(tmp, "submissions")
     os.makedirs(subs_dir)
     made = make_submissions(subs_dir, opts.batch_n)
-    common = ["--seed", str(opts.seed)] + ([] if opts.instructor_tests else ["--no-instructor-tests"]) \
-        + (["--device", "cpu"] if has["--device"] else [])  # both sides alike: auto otherwise
+    common = ["--seed", str(opts.seed), "--device", "cpu"] + ([] if opts.instructor_tests else ["--no-instructor-tests"])
     # the one-by-one sample: the batch's share of buggy submissions, at least one when there is one
     buggy = [m for m in made if m[1]]
     k = min(opts.baseline_n, len(made))
@@ -369,11 +357,9 @@ def bench_batch(opts, tmp):
         times = [one(name) for name, _ in sample[:half]]
         batch_s, cmd = batch([], os.path.join(tmp, "batch-out"))
         times += [one(name) for name, _ in sample[half:]]
-        nofork = None
-        if has["--no-forkserver"]:
-            nofork_s, _ = batch(["--no-forkserver"], os.path.join(tmp, "batch-out-noforkserver"))
-            nofork = {"batch_s": nofork_s, "per_minute": 60.0 * len(made) / nofork_s,
-                      "ratio_to_default": _ratio(nofork_s, batch_s)}
+        nofork_s, _ = batch(["--no-forkserver"], os.path.join(tmp, "batch-out-noforkserver"))
+        nofork = {"batch_s": nofork_s, "per_minute": 60.0 * len(made) / nofork_s,
+                  "ratio_to_default": _ratio(nofork_s, batch_s)}
     except RuntimeError as e:
         return {"status": "failed", "reason": str(e)}
     per = statistics.mean(times)
@@ -627,10 +613,9 @@ def table(doc):
                          "%s (%.0f/min)" % (_s(batch["batch_s"]), batch["per_minute"]),
                          "one by one %s (%.0f/min, extrap.)" % (_s(ob["extrapolated_s"]), ob["per_minute"]),
                          _x(batch["ratio_to_one_by_one"]), "<= %g s per 100" % BATCH_LIMIT_PER_100, verdict(tname)))
-            nf = batch.get("no_forkserver")
-            if nf:
-                rows.append(("grade-batch --no-forkserver", "%s (%.0f/min)" % (_s(nf["batch_s"]), nf["per_minute"]),
-                             "default " + _s(batch["batch_s"]), _x(nf["ratio_to_default"]), "", ""))
+            nf = batch["no_forkserver"]
+            rows.append(("grade-batch --no-forkserver", "%s (%.0f/min)" % (_s(nf["batch_s"]), nf["per_minute"]),
+                         "default " + _s(batch["batch_s"]), _x(nf["ratio_to_default"]), "", ""))
     ref = sec.get("reference_vs_torch")
     if ref:
         r0 = ref[0]
@@ -745,7 +730,7 @@ def validate(doc):
                         need(_num(p["instructor_tests"], True), where + ".phases_s.instructor_tests must be positive")
     batch = sec["batch"]
     if batch is not None and keys(batch, ("status",), "batch"):
-        if batch["status"] in ("unavailable", "failed"):
+        if batch["status"] == "failed":
             need(isinstance(batch.get("reason"), str), "batch.reason is not a string")
         elif need(batch["status"] == "ok", "batch.status is %r" % batch["status"]) and keys(
                 batch, ("n", "buggy", "jobs", "seed", "instructor_tests", "command", "batch_s", "per_minute",
@@ -769,7 +754,7 @@ def validate(doc):
                         close(batch["ratio_to_one_by_one"], batch["batch_s"] / (ob["per_submission_s"] * batch["n"]),
                               "batch.ratio_to_one_by_one != batch_s / extrapolated_s")
             nf = batch["no_forkserver"]
-            if nf is not None and keys(nf, ("batch_s", "per_minute", "ratio_to_default"), "batch.no_forkserver"):
+            if keys(nf, ("batch_s", "per_minute", "ratio_to_default"), "batch.no_forkserver"):
                 need(_num(nf["batch_s"], True), "batch.no_forkserver.batch_s")
                 if _num(nf["batch_s"], True) and _num(batch["batch_s"], True):
                     close(nf["ratio_to_default"], nf["batch_s"] / batch["batch_s"],

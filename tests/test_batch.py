@@ -21,7 +21,7 @@ import pytest
 from gradescope_schema import check
 from helpers import ASSIGNMENT, ROOT, SOLUTIONS, copy_solutions, make_variant, write_submission
 
-from autograder import batch, batchreport, cli, registry, runner
+from autograder import batch, batchreport, cli, discovery, registry, runner
 
 FUNCTIONS = ["rnn_step_forward", "rnn_step_backward"]
 TANH_DERIVATIVE_BUG = [("da = dnext_h * (1 - next_h * next_h)", "da = dnext_h * (1 - next_h)")]
@@ -97,7 +97,7 @@ def stamps(outdir):
 @pytest.fixture(scope="module")
 def seed(klass):
     """The seed the shards derive: the full run uses it too, so that their scores can be compared."""
-    return batch.derived_seed(batch.discover(klass).names)
+    return batch.derived_seed(discovery.discover(klass).names)
 
 
 @pytest.fixture(scope="module")
@@ -320,18 +320,18 @@ def test_zips_are_read_safely(tmp_path):
         zf.writestr("hw/rnn_layers.py", "x = 1\n")
         zf.writestr(link, "/etc/passwd")
         zf.writestr("__MACOSX/._rnn_layers.py", "junk")
-    assert batch.read_zip(path) == {"hw/rnn_layers.py": b"x = 1\n"}  # no link, no resource fork
-    batch.unpack(batch.read_zip(path), str(tmp_path / "u"))
+    assert discovery.read_zip(path) == {"hw/rnn_layers.py": b"x = 1\n"}  # no link, no resource fork
+    discovery.unpack(discovery.read_zip(path), str(tmp_path / "u"))
     assert os.listdir(str(tmp_path / "u" / "hw")) == ["rnn_layers.py"]
     big = str(tmp_path / "big.zip")
     with zipfile.ZipFile(big, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("rnn_layers.py", b"0" * (batch.MAX_ZIP_BYTES + 1))
-    with pytest.raises(batch.BadInput, match="over"):
-        batch.read_zip(big)
+        zf.writestr("rnn_layers.py", b"0" * (discovery.MAX_ZIP_BYTES + 1))
+    with pytest.raises(discovery.BadInput, match="over"):
+        discovery.read_zip(big)
     with zipfile.ZipFile(str(tmp_path / "abs.zip"), "w") as zf:
         zf.writestr("/tmp/x.py", "")
-    with pytest.raises(batch.BadInput, match="outside"):
-        batch.read_zip(str(tmp_path / "abs.zip"))
+    with pytest.raises(discovery.BadInput, match="outside"):
+        discovery.read_zip(str(tmp_path / "abs.zip"))
 
 
 def test_first_failures_group_across_students():
