@@ -7,4 +7,4 @@ code = main()
 # Everything is written and closed by now: skip the interpreter's teardown (about 0.6 s of torch's).
 sys.stdout.flush()
 sys.stderr.flush()
-os._exit(0 if code is None else code if isinstance(code, int) else 1)
+os._exit(code or 0)  # cli.main returns an exit status or None

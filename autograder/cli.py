@@ -28,8 +28,7 @@ def cmd_grade(args):
 
     # The zygote imports torch while this process imports the kit and builds the plan: the first
     # worker is then a fork, ready at once (forkserver.py); restarts after a crash are forks too.
-    server = None if args.no_forkserver else forkserver.start(wait=False, startup_timeout=float(
-        os.environ.get("AUTOGRADER_STARTUP_TIMEOUT") or forkserver.STARTUP_TIMEOUT))
+    server = None if args.no_forkserver else forkserver.start(wait=False)
     try:
         return _grade(args)
     finally:

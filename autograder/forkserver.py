@@ -30,8 +30,6 @@ BOOT = "import sys; sys.path.insert(0, sys.argv[2]); from autograder import zygo
        "zygote.serve(int(sys.argv[1]), sys.argv[2])"
 
 
-STARTUP_TIMEOUT = 90.0  # seconds for the zygote to import torch (sandbox.Limits.startup_timeout's default)
-
 
 class ForkServer:
     """The zygote and the grader's side of its socket. wait=False returns at once: the zygote
@@ -39,15 +37,21 @@ class ForkServer:
     spawn() waits for it."""
 
     def __init__(self, startup_timeout=None, wait=True):
-        startup_timeout = STARTUP_TIMEOUT if startup_timeout is None else startup_timeout
+        if startup_timeout is None:  # as sandbox.Limits.from_env reads it (sandbox is not imported here: torch)
+            startup_timeout = float(os.environ.get("AUTOGRADER_STARTUP_TIMEOUT") or zygote.STARTUP_TIMEOUT)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = parent
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", "-c", BOOT, str(child.fileno()), KIT_ROOT],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(child.fileno(),), env=zygote.worker_env("/"),
-            start_new_session=True, close_fds=True)
-        child.close()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-B", "-c", BOOT, str(child.fileno()), KIT_ROOT],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                pass_fds=(child.fileno(),), env=zygote.worker_env("/"),
+                start_new_session=True, close_fds=True)
+        except BaseException:
+            parent.close()
+            raise
+        finally:
+            child.close()
         self.lock = threading.Lock()  # one spawn request at a time
         self.cond = threading.Condition()
         self.replies, self.exits = {}, {}
@@ -81,12 +85,15 @@ class ForkServer:
                 msg = self.sock.recv(1 << 16)
             except OSError:
                 msg = b""
+            try:
+                obj = json.loads(msg) if msg else None
+            except ValueError:  # never from our zygote: treat it as gone
+                obj = None
             with self.cond:
-                if not msg:
+                if obj is None:
                     self.alive = False
                     self.cond.notify_all()
                     return
-                obj = json.loads(msg)
                 if "exit" in obj:
                     self.exits[obj["exit"]] = obj["code"]
                 else:
@@ -110,8 +117,11 @@ class ForkServer:
             with self.cond:
                 if not self.cond.wait_for(lambda: ident in self.replies or not self.alive, timeout) \
                         or ident not in self.replies:
+                    self.alive = False  # a zygote that hangs once is not asked again: workers start fresh
                     raise WorkerLost("the fork server did not answer")
-                return Forked(self.replies.pop(ident), self)
+                pid = self.replies.pop(ident)
+                self.exits.pop(pid, None)  # an unread exit of an earlier worker with the same pid
+                return Forked(pid, self)
 
     def stop(self):
         self.alive = False

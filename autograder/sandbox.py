@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from . import wire
 from .memory import POLL, Watchdog
 from .worker import BOOTSTRAP
-from .zygote import worker_env
+from .zygote import STARTUP_TIMEOUT, worker_env
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -44,7 +44,7 @@ class Limits:
     """Resource limits of the worker. Environment variables override the defaults."""
 
     call_timeout: float = 10.0  # seconds of wall time for one call (or one import)
-    startup_timeout: float = 90.0  # seconds to start the interpreter and import torch
+    startup_timeout: float = STARTUP_TIMEOUT  # seconds to start the interpreter and import torch
     # Memory the student's code may use on top of the worker's own once torch is loaded; counted
     # as memory used (writable private memory, and resident memory), never as address space: a
     # CUDA build of torch maps ~3 GB it never touches. 0 = no limit. See `memory.py`.
@@ -87,9 +87,10 @@ _cancel = threading.local()
 def cancellable(event):
     """Within this block, this thread's waits on a worker raise Cancelled once `event` is set.
 
-    Every wait on a worker (starting, a call, an instructor test) goes through Worker._receive's
-    poll loop, which checks the event every POLL seconds: a grading stops within that time of
-    being called off, at a point where its worker can be killed cleanly.
+    Every wait for a worker's answer (its ready message, a call, an instructor test) goes through
+    Worker._receive's poll loop, which checks the event every POLL seconds: a grading stops within
+    that time of being called off, at a point where its worker can be killed cleanly. (Asking the
+    zygote for a fork is not such a wait: it answers at once, or within 30 s is given up on.)
     """
     previous = getattr(_cancel, "event", None)
     _cancel.event = event
@@ -103,6 +104,10 @@ def _check_cancelled():
     event = getattr(_cancel, "event", None)
     if event is not None and event.is_set():
         raise Cancelled
+
+
+class _NotForked(Exception):
+    """The zygote could not fork a worker (Worker.start then starts a fresh interpreter)."""
 
 
 class EnvironmentFailure(RuntimeError):
@@ -282,28 +287,40 @@ class Worker:
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self):
+        """Start the worker: forked from the zygote when there is one (forkserver.py), else a fresh
+        interpreter. Returns self once the worker says it is ready."""
+        if self.user is None and os.geteuid() == 0:
+            raise RuntimeError("refusing to run student code as root: pass a SandboxUser")
+        spawner = SPAWNER  # read once: another thread may stop it meanwhile
+        if spawner is not None and spawner.alive:
+            try:
+                return self._start(spawner)
+            except _NotForked:  # the zygote is gone: a fresh interpreter instead, on new pipes
+                pass
+        return self._start(None)
+
+    def _start(self, spawner):
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
         user, limits = self.user, self.limits
-        if user is None and os.geteuid() == 0:
-            raise RuntimeError("refusing to run student code as root: pass a SandboxUser")
         # RLIMIT_DATA is set by the worker itself once torch is loaded (not on CUDA runs, whose
         # driver maps host memory lazily); the watchdog counts resident memory on every run.
         data_mb = 0 if self.use_cuda else limits.memory_mb
         flag_r, flag_w = os.pipe()  # the child writes one byte here if network isolation failed
-        forked = False
+        forked = spawner is not None
         try:
-            if SPAWNER is not None and SPAWNER.alive:  # a copy of the pre-imported zygote (forkserver.py)
+            if forked:
                 try:
-                    self.proc = SPAWNER.spawn((req_r, resp_w, out_w, flag_w), {
+                    self.proc = spawner.spawn((req_r, resp_w, out_w, flag_w), {
                         "scratch": self.scratch, "user": list(user) if user else None, "nproc": limits.nproc,
                         "fsize_mb": limits.fsize_mb, "data_mb": data_mb, "cuda": self.use_cuda,
                         "env": worker_env(self.scratch)})
-                    forked = True
-                except WorkerLost:  # the zygote is gone: start a fresh interpreter instead
-                    pass
-            if not forked:
+                except WorkerLost:  # a fork that comes late may hold these pipes: closing our ends
+                    for fd in (req_w, resp_r, out_r, flag_r):  # makes it read EOF and exit
+                        os.close(fd)
+                    raise _NotForked()
+            else:
                 self.proc = subprocess.Popen(
                     [sys.executable, "-I", "-B", "-c", BOOTSTRAP, str(req_r), str(resp_w), self.scratch,
                      str(data_mb), str(int(self.use_cuda))],

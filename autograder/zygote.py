@@ -26,6 +26,7 @@ import socket
 import sys
 
 PR_SET_CHILD_SUBREAPER = 36
+STARTUP_TIMEOUT = 90.0  # default seconds to start Python and import torch (a worker, or the zygote)
 
 
 def worker_env(scratch):

@@ -116,3 +116,40 @@ def test_a_zygote_that_cannot_start_leaves_fresh_workers_to_grade(plans, tmp_pat
         sandbox.SPAWNER = zygote_server[0]  # the module's zygote again, for the tests after this one
     forked_workers.clear()
     assert all(fr.score == fr.max_score for fr in report.functions), [fr.first_failure() for fr in report.functions]
+
+
+def test_a_fork_that_fails_late_leaves_its_pipes_to_no_one(plans, tmp_path, monkeypatch, forked_workers):
+    """The zygote got the pipes but did not answer in time: a child it forks late may hold them. The
+    fresh worker that takes over gets new pipes, and the late child reads EOF, not the new worker's
+    requests."""
+    import os
+
+    kept = []
+
+    class Late:
+        alive = True
+
+        def spawn(self, fds, params, timeout=30.0):
+            kept.append(os.dup(fds[0]))  # what a late child would hold: the request pipe's read end
+            raise sandbox.WorkerLost("the fork server did not answer")
+
+    fresh_pipes = []
+    popen = sandbox.subprocess.Popen
+
+    def fresh(args, *a, **kw):  # the fresh worker's request pipe: argv[5] is its read end
+        fresh_pipes.append(os.fstat(int(args[5])).st_ino)
+        return popen(args, *a, **kw)
+
+    monkeypatch.setattr(sandbox, "SPAWNER", Late())
+    monkeypatch.setattr(sandbox.subprocess, "Popen", fresh)
+    try:
+        report = runner.grade(copy_solutions(str(tmp_path / "good")), plans(["rnn_layers"]))
+        assert kept and forked_workers, "no fresh worker took over"
+        assert not {os.fstat(fd).st_ino for fd in kept} & set(fresh_pipes), "a fresh worker reused the sent pipes"
+        for fd in kept:
+            assert os.read(fd, 1 << 16) == b"", "a late fork would read the fresh worker's requests"
+    finally:
+        for fd in kept:
+            os.close(fd)
+    forked_workers.clear()
+    assert all(fr.score == fr.max_score for fr in report.functions), [fr.first_failure() for fr in report.functions]
