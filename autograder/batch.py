@@ -35,13 +35,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional, Tuple
 
-from . import batchreport, pipeline, sandbox
+from . import batchreport, forkserver, pipeline, results, sandbox
 from .discovery import BadInput, BatchError, discover, read_zip, unpack
-
-try:  # the pre-imported interpreter that forks workers (autograder/forkserver.py), when the kit has it
-    from . import forkserver
-except ImportError:
-    forkserver = None
 
 MANIFEST = batchreport.MANIFEST
 RESULTS = batchreport.RESULTS
@@ -90,7 +85,7 @@ def fingerprint(functions, cfg, budget, instructor_files):
         if os.path.isfile(path):
             with open(path, "rb") as f:
                 h.update(os.path.basename(path).encode() + b"\0" + hashlib.sha256(f.read()).digest())
-    settings = {k: v for k, v in asdict(cfg).items()}
+    settings = asdict(cfg)
     settings["limits"] = asdict(cfg.limits())
     settings["budget"] = cfg.budget_seconds(budget)
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
@@ -230,7 +225,6 @@ class _Grader:
     def __init__(self, root, outdir, plan, cfg, opts, run_instructor, max_score):
         self.root, self.outdir, self.plan, self.cfg, self.opts = root, outdir, plan, cfg, opts
         self.run_instructor, self.max_score = run_instructor, max_score
-        self.lock = threading.Lock()
         self.cancel = threading.Event()  # set on Ctrl-C: the gradings stop where they wait (sandbox.cancellable)
         self.temp = set()  # unpacked zips not yet removed
 
@@ -257,12 +251,11 @@ class _Grader:
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
-                with self.lock:
-                    self.temp.discard(tmp)
+                self.temp.discard(tmp)
         rec = make_record(item, outcome, self.max_score)
         folder = results_dir(self.outdir, item.key)
         os.makedirs(folder, exist_ok=True)
-        batchreport.write_json(os.path.join(folder, GRADING), rec)
+        results.write_json(rec, os.path.join(folder, GRADING))
         pipeline.write(outcome, os.path.join(folder, "results.json"))  # last: its presence means done
         return rec
 
@@ -285,7 +278,7 @@ def _manifest_mismatch(old, new):
     out = []
     for key, label in labels.items():
         if old.get(key) != new.get(key):
-            show = (lambda v: ",".join(v) if isinstance(v, list) and key == "functions" else v)
+            show = (lambda v: ",".join(v) if isinstance(v, list) else v)
             out.append("%s (then %s, now %s)" % (label, show(old.get(key)), show(new.get(key))))
     return out
 
@@ -368,13 +361,7 @@ def _previous(outdir, opts, settings):
     """OUTDIR's manifest when this run resumes it (None for a fresh start); refuses what would mix
     two gradings: other settings, or a folder that is not grade-batch's."""
     path = os.path.join(outdir, MANIFEST)
-    old = batchreport.read_json(path) if os.path.exists(path) else None
-    if os.path.exists(path) and not isinstance(old, dict):
-        raise BatchError("%s is unreadable: remove it (or use --restart)" % path)
-    if old is not None and old.get("format") != FORMAT:
-        raise BatchError("%s was written by another version of grade-batch: use --restart or another "
-                         "output folder" % path)
-    if opts.restart and os.path.isdir(outdir):
+    if opts.restart and os.path.isdir(outdir):  # whatever OUTDIR's manifest says, even when unreadable
         for name in (RESULTS, MANIFEST) + batchreport.REPORTS:
             target = os.path.join(outdir, name)
             if os.path.isdir(target):
@@ -382,6 +369,12 @@ def _previous(outdir, opts, settings):
             elif os.path.exists(target):
                 os.unlink(target)
         return None
+    old = batchreport.read_json(path) if os.path.exists(path) else None
+    if os.path.exists(path) and not isinstance(old, dict):
+        raise BatchError("%s is unreadable: remove it (or use --restart)" % path)
+    if old is not None and old.get("format") != FORMAT:
+        raise BatchError("%s was written by another version of grade-batch: use --restart or another "
+                         "output folder" % path)
     if old is None:
         if os.path.isdir(outdir) and [n for n in os.listdir(outdir) if not n.startswith(".")]:
             raise BatchError("%s is not empty and holds no %s: give grade-batch a new or empty output folder"
@@ -402,7 +395,8 @@ def _run(opts, out, err):
     s = _setup(opts)
     found = discover(s.root, registry.FILES)
     keys = {it.key for it in found.items}
-    mine = [it for it in found.items if it.key in (in_shard(keys, *opts.shard) if opts.shard else keys)]
+    chosen = in_shard(keys, *opts.shard) if opts.shard else keys
+    mine = [it for it in found.items if it.key in chosen]
     gradable = [it for it in mine if it.problem is None]
     bad = [it for it in mine if it.problem is not None]
 
@@ -438,11 +432,11 @@ def _run(opts, out, err):
 
     os.makedirs(os.path.join(s.outdir, RESULTS), exist_ok=True)
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    batchreport.write_json(os.path.join(s.outdir, MANIFEST), dict(
+    results.write_json(dict(
         settings, seed=seed, seed_from=seed_from, input=s.root, input_kind=found.kind,
         created=(old or {}).get("created") or now, updated=now, command=opts.command,
         items=[it.public() for it in mine], all_submissions=len(found.items), identical=found.identical,
-        notes=found.notes))
+        notes=found.notes), os.path.join(s.outdir, MANIFEST))
 
     progress = Progress(len(gradable), len(done), err)
     start = time.monotonic()
@@ -491,7 +485,7 @@ def _grade_phase(s, opts, seed, todo, progress):
         if s.jobs > 1:
             torch.set_num_threads(1)  # the parallelism is across submissions
         plan = runner.build_plan(s.functions, device=s.device, seed=seed)
-        if opts.use_forkserver and forkserver is not None:
+        if opts.use_forkserver:
             try:
                 fs = forkserver.start()
             except Exception as e:  # the usual start still works, only slower

@@ -22,7 +22,7 @@ import re
 import statistics
 from collections import Counter
 
-from . import archive
+from . import archive, results
 
 MANIFEST = "batch.json"
 MERGED = "merge.json"
@@ -58,10 +58,6 @@ def read_json(path):
             return json.load(f)
     except (OSError, ValueError):
         return None
-
-
-def write_json(path, data):
-    archive.write_atomic(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
 
 
 def load_record(outdir, key):
@@ -329,7 +325,7 @@ def write(outdir, view):
         paths.append(png_path)
     elif os.path.exists(png_path):
         os.unlink(png_path)
-    write_json(os.path.join(outdir, "summary.json"), s)
+    results.write_json(s, os.path.join(outdir, "summary.json"))
     archive.write_atomic(os.path.join(outdir, "summary.md"), lambda f: f.write(markdown(s).encode()))
     return paths[:1] + [os.path.join(outdir, "summary.md"), os.path.join(outdir, "summary.json")] + paths[1:]
 
@@ -412,5 +408,5 @@ def merge(dirs, out):
     view = {"meta": meta, "records": records, "bad": list(bad.values()), "missing": missing,
             "identical": sorted(list(g) for g in identical), "notes": extra_notes + notes}
     paths = write(out, view)
-    write_json(os.path.join(out, MERGED), dict(meta, notes=notes))
+    results.write_json(dict(meta, notes=notes), os.path.join(out, MERGED))
     return paths + [os.path.join(out, MERGED)], notes

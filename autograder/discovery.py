@@ -29,11 +29,13 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
+from . import submission
+
 METADATA = "submission_metadata.yml"
 MAX_ZIP_MEMBERS = 2000
 MAX_ZIP_BYTES = 64 << 20
 MAX_WALK = 5000  # files looked at in one submission folder
-SKIP_NAMES = {"__MACOSX", "__pycache__", ".DS_Store"}
+SKIP_NAMES = submission.SKIP_DIRS | {".DS_Store"}
 
 
 class BatchError(Exception):
@@ -144,12 +146,12 @@ def _plain_items(root, notes):
             continue
         path = os.path.join(root, name)
         if os.path.islink(path):
-            items.append(Item(safe_key(name) or name, name, "link", tokens=[safe_key(name)],
+            items.append(Item(safe_key(name) or "_", name, "link", tokens=[name],
                               problem="a symbolic link, not a folder or a zip: not followed"))
-        elif os.path.isdir(path):
-            items.append(Item(safe_key(name) or "_", name, "folder", tokens=[safe_key(name)]))
+        elif os.path.isdir(path):  # the student is the name itself (`a b/` and `a_b/` are two students)
+            items.append(Item(safe_key(name) or "_", name, "folder", tokens=[name]))
         elif name.lower().endswith(".zip"):
-            items.append(Item(safe_key(name[:-4]) or "_", name, "zip", tokens=[safe_key(name[:-4])]))
+            items.append(Item(safe_key(name[:-4]) or "_", name, "zip", tokens=[name[:-4]]))
         else:
             ignored.append(name)
     if ignored:
@@ -247,7 +249,7 @@ def _vet(root, it):
             if name.startswith(".") or not stat.S_ISREG(st.st_mode):
                 continue
             seen += 1
-            if name.endswith(".py") and depth <= 1 and st.st_size <= (1 << 20):
+            if name.endswith(".py") and depth <= 1 and st.st_size <= submission.MAX_FILE_BYTES:
                 with open(full, "rb") as f:
                     pys.append((name, f.read()))
         if seen >= MAX_WALK:
@@ -307,20 +309,24 @@ def unpack(files, dest):
 
 
 def _resolve_duplicates(items, gradescope):
-    """Mark every submission but one per student as a duplicate, with the reason."""
+    """Mark every submission but one per student as a duplicate, with the reason; then give each
+    student a key of their own (see _unique_keys), which their duplicates share."""
     good = sorted((it for it in items if it.problem is None), key=lambda it: it.source)
     if gradescope:  # the latest first (a stable sort keeps the names' order among equals)
         good.sort(key=lambda it: it.created_at or "", reverse=True)
     else:  # the folder before the zip
         good.sort(key=lambda it: it.kind != "folder")
-    claimed = {}
+    claimed, duplicates = {}, []
     for it in good:
         other = next((claimed[t] for t in it.tokens if t in claimed), None)
         if other is None:
             for t in it.tokens:
                 claimed[t] = it
-            continue
-        it.duplicate_of = other.key
+        else:
+            duplicates.append((it, other))
+    _unique_keys([it for it in items if all(it is not d for d, _ in duplicates)])
+    for it, other in duplicates:
+        it.key = it.duplicate_of = other.key
         same = "same files" if it.digest is not None and it.digest == other.digest else "their files differ"
         if gradescope:
             it.problem = ("duplicate: another submission of %s; the latest (%s, created %s) is graded, not this "
@@ -329,3 +335,17 @@ def _resolve_duplicates(items, gradescope):
         else:
             it.problem = ("duplicate: %s is also %s, which is graded (a folder rather than a zip); %s" % (
                 other.key, other.source + ("/" if other.kind == "folder" else ""), same))
+
+
+def _unique_keys(items):
+    """Different students whose names make the same key (`a b/` and `a_b/`, `Zoë/` and `Zoé/`) get
+    `_2`, `_3`, ... in the order of their sources, so that no one's results.json overwrites
+    another's. The same DIR always gives the same keys (resume and shards rely on it)."""
+    taken = set()
+    for it in sorted(items, key=lambda it: it.source):
+        key, n = it.key, 1
+        while key in taken:
+            n += 1
+            key = "%s_%d" % (it.key, n)
+        taken.add(key)
+        it.key = key

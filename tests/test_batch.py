@@ -201,6 +201,16 @@ def test_changed_options_are_refused_unless_restart(klass, full, tmp_path):
     assert by_student(out)["good"]["total"] == "2" and "rnn_step_backward" not in read_csv(out)[0]
 
 
+def test_restart_clears_an_unreadable_manifest(tmp_path):
+    out = tmp_path / "out"
+    (out / "results" / "x").mkdir(parents=True)
+    (out / batch.MANIFEST).write_text("{ not json")
+    with pytest.raises(batch.BatchError, match="unreadable"):
+        batch._previous(str(out), options("src", out), {})
+    assert batch._previous(str(out), options("src", out, restart=True), {}) is None
+    assert os.listdir(str(out)) == []
+
+
 def test_an_output_folder_of_something_else_is_refused(klass, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     code, _, err = run(options(klass, tmp_path))
@@ -310,6 +320,20 @@ submission_104:
     dup = [b for b in s["bad_inputs"] if b["source"] == "submission_102"]
     assert dup and "latest (submission_101" in dup[0]["reason"] and "their files differ" in dup[0]["reason"]
     assert os.path.isfile(os.path.join(out, "results", "1001", "results.json"))
+
+
+def test_students_whose_names_make_the_same_key_are_different_students(tmp_path):
+    """`a b/` and `a_b/` both make the key a_b: two students, two keys, each graded; `alice.zip` beside
+    `alice/` is the same student, a duplicate under alice's key."""
+    d = tmp_path / "class"
+    for name in ("a b", "a_b", "alice"):
+        write_submission(str(d / name), {"rnn_layers.py": "x = %r\n" % name})
+    zip_folder(str(d / "alice"), str(d / "alice.zip"))
+    found = discovery.discover(str(d), registry.FILES)
+    graded = {it.source: it.key for it in found.items if it.problem is None}
+    assert graded == {"a b": "a_b", "a_b": "a_b_2", "alice": "alice"}
+    (dup,) = [it for it in found.items if it.problem is not None]
+    assert (dup.source, dup.key, dup.duplicate_of) == ("alice.zip", "alice", "alice") and "same files" in dup.problem
 
 
 def test_zips_are_read_safely(tmp_path):
