@@ -72,6 +72,7 @@ import os
 import platform
 import shutil
 import statistics
+from statistics import median
 import subprocess
 import sys
 import tempfile
@@ -85,6 +86,9 @@ DEFAULT_OUTPUT = os.path.join(ROOT, "dist", "bench.json")
 ONE_LIMIT = 2.5  # one submission end to end, as a multiple of `import torch`
 BATCH_LIMIT_PER_100 = 120.0  # seconds for a batch of 100 submissions
 LSTM_LIMIT = 3.0  # reference LSTM forward+backward, as a multiple of nn.LSTM + autograd
+TARGET_ONE = "one submission (no instructor tests) / import torch"  # the targets' names (targets, table)
+TARGET_BATCH = "batch: seconds per 100 submissions"
+TARGET_LSTM = "reference LSTM forward+backward / nn.LSTM + autograd (cpu, %s)"  # % dtype
 
 FULL = dict(reps=5, batch_n=100, baseline_n=5, ref_reps=5, sizes=dict(N=64, T=100, D=256, H=256, heads=8))
 QUICK = dict(reps=1, batch_n=3, baseline_n=1, ref_reps=2, sizes=dict(N=4, T=5, D=8, H=8, heads=2))
@@ -92,10 +96,6 @@ PHASES = ("interpreter", "imports", "startup", "oracle", "student", "student_wor
           "instructor_tests", "other", "exit", "total")
 RUNS = ("no_instructor_tests", "with_instructor_tests")
 LAYERS = ("rnn", "lstm", "multihead_attention")
-
-
-def median(xs):
-    return statistics.median(xs)
 
 
 def _ratio(a, b):
@@ -112,10 +112,9 @@ def machine_info():
             model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
     except OSError:
         pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 1
+    from .batch import default_jobs
+
+    usable = default_jobs()
     try:
         load = [round(x, 2) for x in os.getloadavg()]
     except OSError:
@@ -172,13 +171,14 @@ def phase_one(argv):
     runner.build_plan = timed("oracle", runner.build_plan)
     runner.grade = timed("student", runner.grade)
     instructor.run = timed("instructor_tests", instructor.run)
-    if hasattr(sandbox, "Worker") and hasattr(sandbox.Worker, "start"):
-        sandbox.Worker.start = timed("worker_start", sandbox.Worker.start)
+    sandbox.Worker.start = timed("worker_start", sandbox.Worker.start)
     rc = cli.main(["grade"] + grade_argv)
     t_done = time.time()
     with open(out, "w") as f:
         json.dump({"rc": rc, "main": t_main, "imports": t_imports, "done": t_done, "spans": spans}, f)
-    return rc
+    sys.stdout.flush()  # and leave as `python -m autograder` does (__main__.py): no interpreter teardown
+    sys.stderr.flush()
+    os._exit(rc or 0)
 
 
 def _phases(t_spawn, t_exit, child):
@@ -378,19 +378,11 @@ def bench_batch(opts, tmp):
 
 
 # --------------------------------------------------------------------------- 3. reference vs torch
-def _solution(name):
-    """A module of solutions/ imported under a private name (trusted code, in-process)."""
-    path = os.path.join(ROOT, "solutions", name + ".py")
-    spec = importlib.util.spec_from_file_location("_bench_solution_" + name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _setups(layer, sizes, dtype, device):
     """(ref_fwd, ref_fwdbwd, torch_fwd, torch_fwdbwd, agreement) closures for one layer."""
     import torch
 
+    from . import speed
     from .compare import relative_error
 
     g = torch.Generator().manual_seed(0)
@@ -408,12 +400,12 @@ def _setups(layer, sizes, dtype, device):
         Wx, Wh, b = randn(D, G * H, scale=D ** -0.5), randn(H, G * H, scale=H ** -0.5), randn(G * H, scale=0.1)
         dh = randn(N, T, H)
         if layer == "rnn":
-            mod = _solution("rnn_layers")
+            mod = speed.reference_module("rnn_layers")
             fwd, bwd = mod.rnn_forward, mod.rnn_backward
             m = torch.nn.RNN(D, H, nonlinearity="tanh", batch_first=True, dtype=dtype, device=device)
             perm = torch.arange(H, device=device)
         else:
-            mod = _solution("lstm_layers")
+            mod = speed.reference_module("lstm_layers")
             fwd, bwd = mod.lstm_forward, mod.lstm_backward
             m = torch.nn.LSTM(D, H, batch_first=True, dtype=dtype, device=device)
             perm = torch.cat([torch.arange(j * H, (j + 1) * H, device=device) for j in (0, 1, 3, 2)])  # i,f,g,o
@@ -445,7 +437,7 @@ def _setups(layer, sizes, dtype, device):
         q, K, V = randn(N, E), randn(N, L, E), randn(N, L, E)
         Wq, Wk, Wv, Wo = (randn(E, E, scale=E ** -0.5) for _ in range(4))
         dh = randn(N, E)
-        mod = _solution("attention")
+        mod = speed.reference_module("attention")
         fwd, bwd = mod.multihead_attention_forward, mod.multihead_attention_backward
         m = torch.nn.MultiheadAttention(E, heads, bias=False, batch_first=True, dtype=dtype, device=device)
         with torch.no_grad():
@@ -533,17 +525,17 @@ def targets(sections):
     one = sections.get("one_submission")
     if one:
         value = one["runs"]["no_instructor_tests"]["ratio_to_import_torch"]
-        out.append({"name": "one submission (no instructor tests) / import torch", "value": value,
+        out.append({"name": TARGET_ONE, "value": value,
                     "limit": ONE_LIMIT, "met": value <= ONE_LIMIT})
     batch = sections.get("batch")
     if batch and batch.get("status") == "ok":
         value = batch["batch_s"] * 100.0 / batch["n"]
-        out.append({"name": "batch: seconds per 100 submissions", "value": value, "limit": BATCH_LIMIT_PER_100,
+        out.append({"name": TARGET_BATCH, "value": value, "limit": BATCH_LIMIT_PER_100,
                     "met": value <= BATCH_LIMIT_PER_100})
     for row in sections.get("reference_vs_torch") or []:
         if row["layer"] == "lstm" and row["device"] == "cpu":
             value = row["forward_backward"]["ratio"]
-            out.append({"name": "reference LSTM forward+backward / nn.LSTM + autograd (cpu, %s)" % row["dtype"],
+            out.append({"name": TARGET_LSTM % row["dtype"],
                         "value": value, "limit": LSTM_LIMIT, "met": value <= LSTM_LIMIT})
     return out
 
@@ -578,7 +570,7 @@ def table(doc):
         for name, label in (("no_instructor_tests", "grade solutions --no-instructor-tests"),
                             ("with_instructor_tests", "grade solutions (with instructor tests)")):
             run = one["runs"][name]
-            tname = "one submission (no instructor tests) / import torch"
+            tname = TARGET_ONE
             rows.append((label, _s(run["end_to_end_s"]), "import torch " + _s(torch_s),
                          _x(run["ratio_to_import_torch"]),
                          "<= %gx" % ONE_LIMIT if name == "no_instructor_tests" else "",
@@ -608,7 +600,7 @@ def table(doc):
                         % (batch["n"], batch["buggy"], batch["jobs"],
                            "with instructor tests" if batch["instructor_tests"] else "no instructor tests",
                            ob["sample"]))
-            tname = "batch: seconds per 100 submissions"
+            tname = TARGET_BATCH
             rows.append(("grade-batch, %d submissions" % batch["n"],
                          "%s (%.0f/min)" % (_s(batch["batch_s"]), batch["per_minute"]),
                          "one by one %s (%.0f/min, extrap.)" % (_s(ob["extrapolated_s"]), ob["per_minute"]),
@@ -629,7 +621,7 @@ def table(doc):
         for r in ref:
             for part, label in (("forward", "fwd"), ("forward_backward", "fwd+bwd")):
                 m = r[part]
-                tname = "reference LSTM forward+backward / nn.LSTM + autograd (cpu, %s)" % r["dtype"]
+                tname = TARGET_LSTM % r["dtype"]
                 has_target = r["layer"] == "lstm" and r["device"] == "cpu" and part == "forward_backward"
                 rows.append(("%s %s %s %s" % (r["layer"], label, r["device"], r["dtype"]), _ms(m["reference_s"]),
                              "%s %s" % (torch_names[r["layer"]], _ms(m["torch_s"])), _x(m["ratio"]),
@@ -821,10 +813,9 @@ def main(argv=None):
             setattr(opts, k, base[k])
     opts.sizes = base["sizes"]
     if opts.jobs is None:
-        try:
-            opts.jobs = len(os.sched_getaffinity(0))
-        except AttributeError:
-            opts.jobs = os.cpu_count() or 1
+        from .batch import default_jobs
+
+        opts.jobs = default_jobs()
     wanted = set(s.strip() for s in opts.sections.split(",") if s.strip())
     unknown = wanted - {"one", "batch", "reference"}
     if unknown:

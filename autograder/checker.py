@@ -108,7 +108,7 @@ def load_plan(functions, path=None):
     specs = {d["name"]: d for d in data["functions"]}
     wanted = {fn.name: fn for fn in functions}
     checks = []
-    cuda = torch.cuda.is_available()
+    cuda = runner.cuda_available()
     for c in data["checks"]:
         fn = wanted.get(c["function"])
         if fn is None or (fn.cases[c["case"]].device == "cuda" and not cuda):

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 import torch
 
 from . import compare, registry, speed, static
-from .feedback import format_error, hints, unpack
+from .feedback import NOT_CREDITED, format_error, hints, unpack
 from .sandbox import (EnvironmentFailure, Limits, Worker, WorkerLost, hide_from_sandbox, remove_user_files,
                       sandbox_user, user_processes)
 from .spec import CACHE, Case, DictArg, GradedFunction
@@ -306,7 +306,7 @@ def grade(submission, plan, limits=None, budget=None):
         if t["modified"]:
             msg = compare.in_place_message(sorted(t["modified"]))
         elif not any(c.passed for c in results[fn.name].checks):
-            msg = "not credited: no other check of this function passed"
+            msg = NOT_CREDITED
         else:
             msg = ""
         results[fn.name].checks.append(CheckResult("inputs left unchanged", False, 1.0, not msg, msg))

@@ -133,11 +133,12 @@ def standard_cases(small, medium, edges=(), float32_small=True, cuda=True, satur
     maker's opts that push pre-activations to 50-100 (functions that apply tanh, sigmoid, exp or
     softmax), for saturated_cases (saturated_rtol: their tolerance, when not SATURATED_RTOL).
     """
+    public_cuda, *hidden_cuda = cuda_cases(small, medium) if cuda else (None,)
     cases = [
         Case("float64, small", small, torch.float64, seed=1),
     ]
     if cuda:  # second: a lost device shows before the deadline, ahead of the value checks
-        cases.append(cuda_cases(small, medium)[0])
+        cases.append(public_cuda)
     if float32_small:
         cases.append(Case("float32, small (dtype kept)", small, torch.float32, seed=2))
     saturated = saturated_cases(small, medium, saturate, saturated_rtol) if saturate else []
@@ -147,9 +148,7 @@ def standard_cases(small, medium, edges=(), float32_small=True, cuda=True, satur
     ] + saturated[1:]
     for name, sizes, opts in edges:
         cases.append(Case(name, sizes, torch.float64, hidden=True, opts=tuple(sorted(opts.items()))))
-    if cuda:
-        cases += cuda_cases(small, medium)[1:]
-    return cases
+    return cases + hidden_cuda
 
 
 CUDA_SMALL = "float64 on CUDA, small"

@@ -39,7 +39,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from . import registry
-from .feedback import format_error
+from .feedback import NOT_CREDITED, format_error
 from .sandbox import WorkerLost
 from .spec import CACHE, Case, DictArg, GradedFunction
 from .worker import _op_name  # the observer's own naming of an operator
@@ -124,7 +124,7 @@ def check(session, timing, res, deadline):
     if res.forbidden:
         return result(False, "not checked: %s uses an API this assignment does not allow" % fn.name)
     if not any(c.passed for c in res.checks):  # fast and wrong everywhere (a stub returning zeros) earns nothing
-        return result(False, "not credited: no other check of this function passed")
+        return result(False, NOT_CREDITED)
     if not all(c.passed or c.value_mismatch is not None for c in res.checks):
         return result(False, "not checked: %s did not return a value on every check above (it raised, timed "
                              "out or could not be imported); the timing needs a function that runs" % fn.name)
@@ -140,10 +140,10 @@ def check(session, timing, res, deadline):
         return result(True)
     own = " (its own call: the forward that builds the cache is not counted)" if fn.forward else ""
     return result(False, (
-        "%s is %.0fx slower than the reference solution on this check's input: %s against %s (the fastest of "
+        "%s is %.1fx slower than the reference solution on this check's input: %s against %s (the fastest of "
         "%d calls each, one thread%s; allowed: %gx). Loop over time steps only; do the batch (and hidden "
         "units) as tensor operations: a Python loop over the batch, here or in a function it calls, is the "
-        "usual cause." % (fn.name, ratio, _ms(mine), _ms(theirs), calls, own, FACTOR)))
+        "usual cause." % (fn.name, ratio, _ms(mine), _ms(max(theirs, FLOOR)), calls, own, FACTOR)))
 
 
 def _ms(seconds):
@@ -204,7 +204,7 @@ def _reference_path(file):
     return path if os.path.isfile(path) else None
 
 
-def _reference_module(file):
+def reference_module(file):
     """The reference solution file, imported under a private name (never as the student's module)."""
     with _LOADING:
         if file not in _MODULES:
@@ -236,7 +236,7 @@ class _Observed(TorchFunctionMode):
 
 def _reference_call(fn, inputs):
     """A function that calls the reference on `inputs` once and returns the seconds of fn's own call."""
-    module = _reference_module(fn.file)
+    module = reference_module(fn.file)
 
     def args(f, cache=None):
         out = []

@@ -1,8 +1,9 @@
 """The sandboxed worker: the only process that imports and runs student code.
 
-This file is not imported by the grader. `sandbox.py` starts a fresh interpreter with a tiny
-bootstrap (`BOOTSTRAP` below) and sends it the source of `wire.py` and of this file over the
-request pipe, so the student's user never needs to read the grader's files. For batch regrading,
+The grader imports it only for BOOTSTRAP and speed.py's operator names; it never runs main().
+`sandbox.py` starts a fresh interpreter with a tiny bootstrap (`BOOTSTRAP` below) and sends it
+the source of `wire.py` and of this file over the request pipe, so the student's user never
+needs to read the grader's files. For batch regrading,
 a pre-imported zygote (zygote.py) imports this file once and forks each worker, which calls main().
 
 Protocol (frames of wire.py on two pipes whose numbers come in argv):
