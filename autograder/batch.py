@@ -13,6 +13,13 @@ atomically (results/<student>/grading.json, then results.json). Running the same
 grades only what has no results yet (and retries grader failures), with the same seed; changed
 options or a changed fingerprint are refused unless --restart.
 
+Privacy: no folder's mode is ever changed (two batches on one host, shards of one class, would undo
+each other's). While the class is graded, DIR and OUTDIR are in sandbox.PRIVATE_PATHS, which every
+worker's mount namespace covers with an empty read-only folder; OUTDIR and everything written
+into it are owner-only (folders 0700, files 0600), and an existing OUTDIR that others may enter is
+reported, not changed; a zip is unpacked into a private temporary folder (0700). Each grading's
+isolation layers (runner.Report.isolation) go into its record, and the summaries count them.
+
 Shards: `--shard K/N` grades the students whose position in the sorted list of every student of
 DIR is K-1 modulo N (round-robin), so the N slices are disjoint and cover everything; duplicates
 are resolved over the whole of DIR first. Without --seed, shards derive the seed from the sorted
@@ -20,6 +27,7 @@ names of everything in DIR, so that every shard has the same hidden inputs witho
 the others; `python -m autograder merge` joins their outputs (batchreport.py).
 """
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
@@ -27,15 +35,15 @@ import random
 import re
 import shutil
 import signal
-import stat
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional, Tuple
 
-from . import batchreport, forkserver, pipeline, results, sandbox
+from . import batchreport, forkserver, pipeline, sandbox
 from .discovery import BadInput, BatchError, discover, read_zip, unpack
 
 MANIFEST = batchreport.MANIFEST
@@ -195,6 +203,8 @@ def make_record(item, outcome, max_score):
     """What the reports need of one graded submission (written beside its results.json)."""
     rec = {"student": item.key, "sid": item.sid, "email": item.email, "name": item.name, "source": item.source,
            "gradescope_score": item.gradescope_score}
+    iso = getattr(outcome.report, "isolation", None) if outcome.report is not None else None
+    rec["isolation"] = {str(k): str(v) for k, v in iso.items()} if isinstance(iso, dict) else {}
     if outcome.failed:
         lines = [ln for ln in outcome.failure.strip().split("\n") if ln.strip()]
         rec.update(status="grader failed", score=0.0, max_score=max_score, functions=[], instructor=None,
@@ -254,9 +264,10 @@ class _Grader:
                 self.temp.discard(tmp)
         rec = make_record(item, outcome, self.max_score)
         folder = results_dir(self.outdir, item.key)
-        os.makedirs(folder, exist_ok=True)
-        results.write_json(rec, os.path.join(folder, GRADING))
-        pipeline.write(outcome, os.path.join(folder, "results.json"))  # last: its presence means done
+        batchreport.make_private_dir(folder)
+        batchreport.write_json(rec, os.path.join(folder, GRADING))
+        # last: its presence means done; owner-only, like everything in OUTDIR (pipeline.write's content)
+        batchreport.write_json(outcome.data, os.path.join(folder, "results.json"))
         return rec
 
     def stop(self, futures, timeout):
@@ -283,20 +294,46 @@ def _manifest_mismatch(old, new):
     return out
 
 
-def _hide(paths):
-    """As root: others (the sandbox uids) lose access to DIR and OUTDIR while student code runs, so
-    that one submission cannot read another's files or results. Returns what to restore."""
-    if os.geteuid() != 0:
-        return []
-    saved = []
+_private_lock = threading.Lock()
+_private_held = Counter()  # path -> batches of this process that hold it in sandbox.PRIVATE_PATHS
+_private_before = set()  # paths that were in sandbox.PRIVATE_PATHS before a batch added them
+
+
+def _private_paths(paths):
+    """Each path as given (absolute) and as the kernel resolves it."""
+    out = []
     for path in paths:
-        try:
-            mode = stat.S_IMODE(os.stat(path).st_mode)
-            os.chmod(path, mode & ~0o007)
-            saved.append((path, mode))
-        except OSError:
-            pass
-    return saved
+        for p in (os.path.abspath(path), os.path.realpath(path)):
+            if p not in out:
+                out.append(p)
+    return out
+
+
+@contextlib.contextmanager
+def private(paths):
+    """While inside: `paths` (DIR and OUTDIR) are in sandbox.PRIVATE_PATHS, so that no worker started
+    meanwhile sees them. Counted per path: batches of one process that overlap (threads) keep them
+    private until the last one ends, and a path someone else had put there stays. Nothing on disk
+    changes (no chmod: two batches on one host would undo each other's)."""
+    paths = _private_paths(paths)
+    with _private_lock:
+        for p in paths:
+            if not _private_held[p] and p in sandbox.PRIVATE_PATHS:
+                _private_before.add(p)
+            _private_held[p] += 1
+            sandbox.PRIVATE_PATHS.add(p)
+    try:
+        yield paths
+    finally:
+        with _private_lock:
+            for p in paths:
+                _private_held[p] -= 1
+                if _private_held[p] <= 0:
+                    del _private_held[p]
+                    if p in _private_before:
+                        _private_before.discard(p)
+                    else:
+                        sandbox.PRIVATE_PATHS.discard(p)
 
 
 def _n(count, word):
@@ -430,9 +467,13 @@ def _run(opts, out, err):
     if old is not None:
         print("  resuming %s: %d already graded, %d to grade" % (opts.output, len(done), len(todo)), file=out)
 
-    os.makedirs(os.path.join(s.outdir, RESULTS), exist_ok=True)
+    if not batchreport.make_private_dir(s.outdir):
+        mode = batchreport.open_to_others(s.outdir)
+        if mode is not None:
+            print("  warning: %s" % batchreport.folder_warning(opts.output, mode), file=out)
+    batchreport.make_private_dir(os.path.join(s.outdir, RESULTS))
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    results.write_json(dict(
+    batchreport.write_json(dict(
         settings, seed=seed, seed_from=seed_from, input=s.root, input_kind=found.kind,
         created=(old or {}).get("created") or now, updated=now, command=opts.command,
         items=[it.public() for it in mine], all_submissions=len(found.items), identical=found.identical,
@@ -462,51 +503,75 @@ def _run(opts, out, err):
     if failures:
         print("the grader failed on %s (their results.json say so; retried on the next run): %s"
               % (_n(len(failures), "submission"), ", ".join(failures)), file=out)
+    for line in _isolation_lines(s, batchreport.read_json(os.path.join(s.outdir, "summary.json"))):
+        print(line, file=out)
     print("wrote %s" % ", ".join(p if os.path.isabs(opts.output) else os.path.relpath(p) for p in written), file=out)
     return 1 if failures else 0
 
 
+MOUNT_LAYER = "mount namespace"  # what covers DIR and OUTDIR for the workers (sandbox.PRIVATE_PATHS)
+
+
+def _isolation_lines(s, summary):
+    """What is said after a batch of the isolation layers that were missing in some of its gradings
+    (summary.md has them all); and when the mount namespace was, that DIR is only as private as its mode."""
+    iso = (summary or {}).get("isolation") if isinstance(summary, dict) else None
+    if not iso or not iso.get("layers"):
+        return []
+    lines = []
+    missing = [e for e in iso["layers"] if e.get("not_available")]
+    if missing:
+        lines.append("isolation: not available in some gradings (see summary.md): %s" % "; ".join(
+            "%s in %d of %d (%s)" % (e["layer"], e["not_available"], iso["gradings"],
+                                     e["reasons"][0]["reason"] if e.get("reasons") else "?") for e in missing))
+    mount = [e for e in iso["layers"] if e["layer"] == MOUNT_LAYER]
+    if mount and mount[0].get("not_available"):
+        mode = batchreport.open_to_others(s.root)
+        if mode is not None and mode & 0o005:
+            lines.append("warning: without a mount namespace the workers could read %s (mode %04o): make it "
+                         "unreadable by others (chmod o-rwx) before grading untrusted code here" % (s.root, mode))
+    return lines
+
+
 def _grade_phase(s, opts, seed, todo, progress):
     """Build the plan and grade `todo`, with what the batch holds meanwhile (threads, fork server,
-    SIGTERM handler, hidden folders) given back whatever happens. Returns the grader's failures."""
+    SIGTERM handler, DIR and OUTDIR in sandbox.PRIVATE_PATHS) given back whatever happens. Returns
+    the grader's failures."""
     import torch
 
     from . import runner
 
     threads = torch.get_num_threads()
-    saved_modes = _hide([s.root, s.outdir])
-    old_term = None
-    if threading.current_thread() is threading.main_thread():
-        def on_term(signum, frame):
-            raise KeyboardInterrupt("SIGTERM")
-        old_term = signal.signal(signal.SIGTERM, on_term)
-    fs = grader = None
-    try:
-        if s.jobs > 1:
-            torch.set_num_threads(1)  # the parallelism is across submissions
-        plan = runner.build_plan(s.functions, device=s.device, seed=seed)
-        if opts.use_forkserver:
+    with private([s.root, s.outdir]):  # before the fork server starts: its workers see them covered too
+        old_term = None
+        if threading.current_thread() is threading.main_thread():
+            def on_term(signum, frame):
+                raise KeyboardInterrupt("SIGTERM")
+            old_term = signal.signal(signal.SIGTERM, on_term)
+        fs = grader = None
+        try:
+            if s.jobs > 1:
+                torch.set_num_threads(1)  # the parallelism is across submissions
+            plan = runner.build_plan(s.functions, device=s.device, seed=seed)
+            if opts.use_forkserver:
+                try:
+                    fs = forkserver.start()
+                except Exception as e:  # the usual start still works, only slower
+                    progress.say("note: the fork server did not start (%s): workers start the usual way" % e)
+            grader = _Grader(s.root, s.outdir, plan, s.cfg, opts, s.run_instructor,
+                             sum(float(fn.points) for fn in s.functions))
+            return _grade_all(grader, todo, s.jobs, progress)
+        finally:
+            progress.close()
             try:
-                fs = forkserver.start()
-            except Exception as e:  # the usual start still works, only slower
-                progress.say("note: the fork server did not start (%s): workers start the usual way" % e)
-        grader = _Grader(s.root, s.outdir, plan, s.cfg, opts, s.run_instructor,
-                         sum(float(fn.points) for fn in s.functions))
-        return _grade_all(grader, todo, s.jobs, progress)
-    finally:
-        progress.close()
-        if grader is not None:
-            grader.cleanup()
-        if fs is not None:
-            fs.stop()
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
-        for path, mode in saved_modes:
-            try:
-                os.chmod(path, mode)
-            except OSError:
-                pass
-        torch.set_num_threads(threads)
+                if grader is not None:
+                    grader.cleanup()
+                if fs is not None:
+                    fs.stop()
+            finally:
+                if old_term is not None:
+                    signal.signal(signal.SIGTERM, old_term)
+                torch.set_num_threads(threads)
 
 
 def _grade_all(grader, todo, jobs, progress):

@@ -13,16 +13,24 @@ shards are reported by the same code. No torch here: `merge` runs anywhere the f
                    with their reasons; grader failures; identical submissions
     summary.json   the same, for scripts
     histogram.png  the total scores (matplotlib, Agg backend; skipped with a note without it)
+
+Everything is written owner-only (folders made here 0700, files 0600: hidden details and other
+students' results stay the instructor's), and no existing folder's mode is changed. A text cell
+of scores.csv that begins with =, +, -, @, a tab or a carriage return (a formula in a spreadsheet:
+names come from the students) is prefixed with a single quote; the score columns, numbers the kit
+wrote, are left as they are. The summaries say which isolation layers the gradings ran under
+(each grading.json records its own), merged folders included.
 """
 import csv
 import io
 import json
 import os
 import re
+import stat
 import statistics
 from collections import Counter
 
-from . import archive, results
+from . import archive
 
 MANIFEST = "batch.json"
 MERGED = "merge.json"
@@ -30,6 +38,8 @@ RESULTS = "results"
 GRADING = "grading.json"
 REPORTS = ("scores.csv", "summary.md", "summary.json", "histogram.png")
 TOP = 8  # hints and first failures listed per function
+DIR_MODE = 0o700  # what grade-batch and merge create: owner-only
+FILE_MODE = 0o600
 
 
 class MergeError(Exception):
@@ -52,6 +62,50 @@ def normalize(message):
     return _NUMBER.sub("#", line)
 
 
+# --------------------------------------------------------------------------- owner-only writes
+def make_private_dir(path):
+    """Make the folder `path` owner-only (0700) when it does not exist (missing parents are made as
+    usual); an existing one is left as it is. True when it was made here."""
+    if os.path.isdir(path):
+        return False
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    try:
+        os.mkdir(path, DIR_MODE)
+    except FileExistsError:
+        if os.path.isdir(path):  # made meanwhile by another run: not ours to change
+            return False
+        raise
+    os.chmod(path, DIR_MODE)  # whatever the umask
+    return True
+
+
+def open_to_others(path):
+    """The mode of the folder `path` when other users (group or others) have any access to it, else None."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return None
+    return mode if mode & 0o077 else None
+
+
+def folder_warning(path, mode):
+    """What is said of an existing output folder that other users may enter (its mode is not changed)."""
+    return ("%s is open to other users (mode %04o): its files are written owner-only, but the folder's mode is "
+            "left as it is (chmod go-rwx %s to close it)" % (path, mode, path))
+
+
+def write_private(path, data):
+    """Write the bytes `data` to `path` atomically, owner-only (0600)."""
+    archive.write_atomic(path, lambda f: f.write(data), mode=FILE_MODE)
+
+
+def write_json(data, path):
+    """A JSON file written atomically and owner-only (results.write_json's format)."""
+    write_private(path, json.dumps(data, indent=1).encode())
+
+
+# --------------------------------------------------------------------------- reading back
 def read_json(path):
     try:
         with open(path) as f:
@@ -144,6 +198,7 @@ def summarize(view):
                                    "mean": round(statistics.fmean(i["score"] for i in instr), 4),
                                    "full_marks": sum(1 for i in instr if i["score"] >= i["max_score"] - 1e-9),
                                    "failed": [{"test": t, "students": k} for t, k in failed.most_common()]}
+    out["isolation"] = isolation_summary(graded)
     out["grader_failed"] = [{"student": r["student"], "source": r.get("source"), "reason": r.get("failure")}
                             for r in recs if r["status"] != "graded"]
     out["bad_inputs"] = [{"student": b["key"], "source": b["source"], "reason": b["problem"]}
@@ -151,6 +206,33 @@ def summarize(view):
     out["not_graded_yet"] = [{"student": m["key"], "source": m["source"]}
                              for m in sorted(view["missing"], key=lambda m: m["key"])]
     return out
+
+
+def isolation_summary(records):
+    """Which isolation layers the gradings ran under: for each layer (as runner.Report.isolation names
+    it), in how many gradings it was active, and why it was not in the others. Gradings whose record
+    holds no layers (graded before they were recorded) are counted as unreported."""
+    layers, reported = {}, 0
+    for r in records:
+        iso = r.get("isolation")
+        if not isinstance(iso, dict) or not iso:
+            continue
+        reported += 1
+        for layer, state in iso.items():
+            entry = layers.setdefault(str(layer), {"layer": str(layer), "active": 0, "not_available": 0,
+                                                   "reasons": Counter()})
+            state = str(state)
+            if state == "active":
+                entry["active"] += 1
+            else:
+                entry["not_available"] += 1
+                why = state[len("not available:"):].strip() if state.startswith("not available:") else state
+                entry["reasons"][why or "?"] += 1
+    out = []
+    for name in sorted(layers):
+        e = layers[name]
+        out.append(dict(e, reasons=[{"reason": t, "gradings": k} for t, k in e["reasons"].most_common()]))
+    return {"gradings": len(records), "reported": reported, "layers": out}
 
 
 def csv_table(view):
@@ -183,6 +265,21 @@ def csv_table(view):
     header += ["status", "note"]
     rows.sort(key=lambda row: row["student"])
     return header, [[row.get(c) or "" for c in header] for row in rows]
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A text cell a spreadsheet cannot take for a formula: one that begins with =, +, -, @, a tab or a
+    carriage return gets a single quote in front (OWASP's rule against CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def csv_numeric(header, functions):
+    """The columns of scores.csv that hold numbers the kit wrote (fmt), left as they are."""
+    return [c in ("total", "max", "instructor_tests", "gradescope_score") or c in functions for c in header]
 
 
 def histogram_png(totals, max_score, title):
@@ -279,6 +376,7 @@ def markdown(s):
             if f["first_failures"]:
                 lines += ["First failures:", ""] + ["- %d × `%s`" % (x["students"], x["text"].replace("`", "'"))
                                                     for x in f["first_failures"][:TOP]] + [""]
+    lines += isolation_markdown(s.get("isolation"))
     if s["bad_inputs"]:
         lines += ["## Bad inputs", "", "| student | submission | reason |", "|---|---|---|"]
         lines += ["| %s | `%s` | %s |" % (b["student"], b["source"], b["reason"].replace("|", "/"))
@@ -300,17 +398,40 @@ def markdown(s):
     return "\n".join(lines)
 
 
+def isolation_markdown(iso):
+    """summary.md's "Isolation" section: each layer, and in how many gradings it was active."""
+    if not iso or not iso.get("gradings"):
+        return []
+    lines = ["## Isolation", ""]
+    n, layers = iso["gradings"], iso.get("layers") or []
+    if not layers:
+        return lines + ["No grading reported its isolation layers.", ""]
+    lines += ["The layers student code ran under, per grading.", "",
+              "| layer | active in | not available in |", "|---|---|---|"]
+    for e in layers:
+        why = "; ".join("%d × %s" % (r["gradings"], r["reason"]) for r in e["reasons"][:3])
+        lines.append("| %s | %d of %d | %s |" % (
+            e["layer"].replace("|", "/"), e["active"], n,
+            "%d (%s)" % (e["not_available"], why.replace("|", "/")) if e["not_available"] else "0"))
+    if iso.get("reported", n) < n:
+        lines.append("")
+        lines.append("%d of %d gradings reported no layers (no worker ran: nothing of theirs could be imported; "
+                     "or graded before layers were recorded)." % (n - iso["reported"], n))
+    return lines + [""]
+
+
 def write(outdir, view):
     """Write scores.csv, summary.json, summary.md and histogram.png into outdir; returns their paths."""
-    os.makedirs(outdir, exist_ok=True)
+    make_private_dir(outdir)
     s = summarize(view)
     header, rows = csv_table(view)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
+    numeric = csv_numeric(header, view["meta"].get("functions") or [])
+    w.writerow([csv_cell(c) for c in header])
+    w.writerows([c if number else csv_cell(c) for c, number in zip(row, numeric)] for row in rows)
     paths = [os.path.join(outdir, "scores.csv")]
-    archive.write_atomic(paths[0], lambda f: f.write(buf.getvalue().encode()))
+    write_private(paths[0], buf.getvalue().encode())
     png_path = os.path.join(outdir, "histogram.png")
     totals = [r["score"] for r in view["records"] if r["status"] == "graded"]
     png = None
@@ -320,13 +441,13 @@ def write(outdir, view):
         if png is None:
             s["notes"].append("histogram.png was not drawn: matplotlib is not installed (pip install matplotlib)")
     if png is not None:
-        archive.write_atomic(png_path, lambda f: f.write(png))
+        write_private(png_path, png)
         s["histogram"] = "histogram.png"
         paths.append(png_path)
     elif os.path.exists(png_path):
         os.unlink(png_path)
-    results.write_json(s, os.path.join(outdir, "summary.json"))
-    archive.write_atomic(os.path.join(outdir, "summary.md"), lambda f: f.write(markdown(s).encode()))
+    write_json(s, os.path.join(outdir, "summary.json"))
+    write_private(os.path.join(outdir, "summary.md"), markdown(s).encode())
     return paths[:1] + [os.path.join(outdir, "summary.md"), os.path.join(outdir, "summary.json")] + paths[1:]
 
 
@@ -407,6 +528,9 @@ def merge(dirs, out):
     meta["merged_from"] = [os.path.abspath(d) for d in dirs]
     view = {"meta": meta, "records": records, "bad": list(bad.values()), "missing": missing,
             "identical": sorted(list(g) for g in identical), "notes": extra_notes + notes}
+    open_mode = open_to_others(out) if os.path.isdir(out) else None
     paths = write(out, view)
-    results.write_json(dict(meta, notes=notes), os.path.join(out, MERGED))
+    write_json(dict(meta, notes=notes), os.path.join(out, MERGED))
+    if open_mode is not None:
+        notes = notes + [folder_warning(out, open_mode)]
     return paths + [os.path.join(out, MERGED)], notes

@@ -3,17 +3,20 @@
 This file is a template: `make student` (autograder/release.py) copies it into the student
 release as checker/checker.py, beside a copy of the grading engine (runner, sandbox, worker,
 wire, compare, results, ...), a generated registry.py and public_checks.pt, the data of every
-public check computed by the instructor: the inputs as the grader sends them, torch's answers,
-and what each known mistake computes on them (the hints). A student runs it with
+public check computed by the instructor: fixed inputs of each public case (its own seed, so that
+the checker says the same every time), torch's answers, and what each known mistake computes on
+them (the hints). A student runs it with
 
     python check.py                            every public check
     python check.py rnn_layers                 the functions of one file (or several files)
     python check.py rnn_forward lstm_backward  the named functions
     python check.py --json report.json         also write the report as JSON
 
-and meets exactly what Gradescope says about the public checks: the same engine grades their
-files (in a separate process, one call at a time) on the same inputs, with the same messages,
-hints and table. Hidden checks are not in the release.
+and meets what Gradescope says about the public checks: the same engine grades their files (in a
+separate process, one call at a time) on inputs of the same sizes and kinds, with the same
+messages, hints and table. Gradescope grades them on values it draws at grading time, never on
+these (runner.build_plan): the inputs shipped here earn no point, and their checks are not fresh
+(runner.fresh_pass). Hidden checks are not in the release.
 
 Data format of public_checks.pt (FORMAT; only tensors, str, int, float, bool, None, lists and
 dicts, so that torch.load(..., weights_only=True) reads it without running code):
@@ -114,8 +117,9 @@ def load_plan(functions, path=None):
         if fn is None or (fn.cases[c["case"]].device == "cuda" and not cuda):
             continue
         own = dataclasses.replace(fn, mistakes=bound_mistakes(specs[fn.name]["mistakes"], c["models"]))
+        # fresh=False: the shipped inputs are feedback; only the grader's, drawn at grading time, earn points
         checks.append(runner.Prepared(own, fn.cases[c["case"]], c["seed"], c["inputs"], c["inputs64"],
-                                      c["expected"]))
+                                      c["expected"], fresh=False))
     return runner.Plan(checks, 0, "cuda" if cuda else "cpu", not cuda)
 
 
@@ -196,9 +200,12 @@ def main(argv=None, submission=None):
     p.add_argument("--budget", type=float, help="overall time limit in seconds (default: the grader's)")
     args = p.parse_args(argv)
 
-    from . import registry, results, runner
+    from . import registry, results, runner, sandbox
 
-    runner.KIT_ROOT = HERE  # run as root, the grader hides its own folder from the sandbox user: here, this package
+    # Run as root, the grader hides its own folder from the sandbox user: here, this package. The code
+    # checked is the student's own, on the student's machine: no kernel layer is required without root.
+    runner.KIT_ROOT = sandbox.KIT_ROOT = HERE
+    sandbox.REQUIRE_ISOLATION = False
     try:
         functions = select(registry, args.only)
     except KeyError as e:

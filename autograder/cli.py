@@ -164,6 +164,10 @@ def _grading_options(p):
     p.add_argument("--no-forkserver", action="store_true",
                    help="start each worker as a fresh interpreter rather than forking it from a pre-imported "
                         "one (forkserver.py)")
+    p.add_argument("--unsafe-no-isolation", action="store_true",
+                   help="without root, run student code even where the kernel gives no isolation (no user "
+                        "namespace or seccomp): it then runs with YOUR rights and can change its score; every "
+                        "output says so")
 
 
 def main(argv=None):
@@ -210,4 +214,8 @@ def main(argv=None):
     st.set_defaults(func=cmd_student)
     args = p.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
+    if getattr(args, "unsafe_no_isolation", False):
+        from . import sandbox
+
+        os.environ[sandbox.UNSAFE_ENV] = "1"
     return args.func(args)

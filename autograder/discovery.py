@@ -7,8 +7,14 @@ DIR is one of (detected, and said):
 - a folder of per-student folders (named by the folder);
 - a folder of per-student zips (named by the zip, without `.zip`), or a mix of both. Zips are
   read whole before anything runs (at most MAX_ZIP_MEMBERS members and MAX_ZIP_BYTES once
-  unpacked; links are skipped; a member whose path leaves its folder, an unreadable, encrypted or
-  corrupt zip is a bad input) and unpacked into a private temporary folder while graded.
+  unpacked; links are skipped; a member whose path leaves its folder, members that conflict (a
+  file that another member's path uses as a folder, one path twice with different contents), a
+  path too deep or too long to unpack, an unreadable, encrypted or corrupt zip is a bad input) and
+  unpacked into a private temporary folder (0700) while graded.
+
+Submission folders are walked iteratively through folder descriptors (no recursion, no path
+longer than one name), at most MAX_WALK files and MAX_DEPTH levels deep: a folder nested a
+thousand levels deep is looked at like any other.
 
 Bad inputs are reported (summary.md) and the batch goes on:
 - an empty submission (no file at all), a zip that cannot be read, a metadata entry without its
@@ -35,6 +41,9 @@ METADATA = "submission_metadata.yml"
 MAX_ZIP_MEMBERS = 2000
 MAX_ZIP_BYTES = 64 << 20
 MAX_WALK = 5000  # files looked at in one submission folder
+MAX_DEPTH = 64  # folders nested deeper than this in a submission are not looked into (grading reads two levels)
+MAX_MEMBER_PATH = 1024  # characters of a zip member's path (it is unpacked under a temporary folder)
+MAX_NAME_BYTES = 255  # one file or folder name, as the file system allows
 SKIP_NAMES = submission.SKIP_DIRS | {".DS_Store"}
 
 
@@ -236,27 +245,100 @@ def _vet(root, it):
         it.digest = _digest([(os.path.basename(n), d) for n, d in files.items()
                              if n.endswith(".py") and n.count("/") <= 1])
         return
-    seen, pys = 0, []
-    for folder, dirs, names in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_NAMES)
-        depth = 0 if folder == path else os.path.relpath(folder, path).count(os.sep) + 1
-        for name in sorted(names):
-            full = os.path.join(folder, name)
+    try:
+        seen, pys, deeper = _walk(path)
+    except OSError as e:
+        it.problem = "the folder could not be read (%s)" % (e.strerror or e)
+        return
+    if not seen:
+        it.problem = "empty submission: the folder holds no file" + (
+            " in its first %d levels (its folders nest deeper than that)" % MAX_DEPTH if deeper else "")
+    it.digest = _digest(pys)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _walk(path):
+    """(files seen, [(name, bytes) of the .py files at most one folder down], whether folders nest deeper
+    than MAX_DEPTH) of a submission folder.
+
+    Iterative, through folder descriptors: a folder nested any depth (past Python's recursion limit,
+    past PATH_MAX) cannot crash it. Links are never followed; hidden names and SKIP_NAMES are skipped;
+    it stops after MAX_WALK files or MAX_WALK folders and does not look below MAX_DEPTH levels (one
+    descriptor per level is open at a time). OSError only when `path` itself cannot be opened."""
+    seen, pys, deeper, opened = 0, [], False, 0
+    top = os.open(path, _DIR_FLAGS)
+    stack = [(top, 0, None)]  # (folder descriptor, depth, its subfolders still to visit, or None: not listed yet)
+    try:
+        while stack and seen < MAX_WALK:
+            fd, depth, pending = stack[-1]
+            if pending is None:  # first visit: its files, then its subfolders in order
+                try:
+                    with os.scandir(fd) as entries:
+                        entries = sorted(entries, key=lambda e: e.name)
+                except OSError:
+                    entries = []
+                pending = []
+                for entry in entries:
+                    name = entry.name
+                    if name.startswith("."):
+                        continue
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            if name in SKIP_NAMES:
+                                pass
+                            elif depth < MAX_DEPTH:
+                                pending.append(name)
+                            else:
+                                deeper = True
+                            continue
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if not stat.S_ISREG(st.st_mode) or seen >= MAX_WALK:
+                        continue
+                    seen += 1
+                    if name.endswith(".py") and depth <= 1 and st.st_size <= submission.MAX_FILE_BYTES:
+                        data = _read_at(fd, name, submission.MAX_FILE_BYTES)
+                        if data is not None:
+                            pys.append((name, data))
+                pending.reverse()  # popped from the end: the sorted order
+                stack[-1] = (fd, depth, pending)
+            if not pending:
+                stack.pop()
+                os.close(fd)
+                continue
+            name = pending.pop()
+            opened += 1
+            if opened > MAX_WALK:
+                break
             try:
-                st = os.lstat(full)
+                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
             except OSError:
                 continue
-            if name.startswith(".") or not stat.S_ISREG(st.st_mode):
-                continue
-            seen += 1
-            if name.endswith(".py") and depth <= 1 and st.st_size <= submission.MAX_FILE_BYTES:
-                with open(full, "rb") as f:
-                    pys.append((name, f.read()))
-        if seen >= MAX_WALK:
-            break
-    if not seen:
-        it.problem = "empty submission: the folder holds no file"
-    it.digest = _digest(pys)
+            stack.append((child, depth + 1, None))
+    finally:
+        for fd, _, _ in stack:
+            os.close(fd)
+    return seen, pys, deeper
+
+
+def _read_at(dir_fd, name, limit):
+    """The bytes of the regular file `name` in the folder `dir_fd` (None when unreadable or too big)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(name, flags, dir_fd=dir_fd)  # O_NONBLOCK: a fifo put there meanwhile does not block
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return None
+            data = f.read(limit + 1)
+    except OSError:
+        return None
+    return data if len(data) <= limit else None
 
 
 def read_zip(path):
@@ -291,20 +373,46 @@ def read_zip(path):
                 raise BadInput("the zip is corrupt (%s: %s)" % (info.filename, e))
             if len(data) > info.file_size:
                 raise BadInput("the zip member %s is larger than its header says" % info.filename)
-            files["/".join(parts)] = data
+            path = "/".join(parts)
+            if path in files and files[path] != data:
+                raise BadInput("the zip holds %s twice, with different contents" % path)
+            files[path] = data
     if not files:
         raise BadInput("empty submission: the zip holds no file")
+    _check_paths(files)
     return files
 
 
+def _check_paths(files):
+    """BadInput when read_zip's files cannot all be unpacked: a member that is a file in one path and a
+    folder in another (`helper.py` and `helper.py/inner.py`), a name too long or a path too deep to write."""
+    folders = {}
+    for path in sorted(files):
+        parts = path.split("/")
+        shown = path if len(path) <= 80 else path[:80] + "..."
+        if len(path) > MAX_MEMBER_PATH or len(parts) > MAX_DEPTH + 1:
+            raise BadInput("the zip member %s is nested too deep to unpack (over %d folders or %d characters)"
+                           % (shown, MAX_DEPTH, MAX_MEMBER_PATH))
+        if any(len(p.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES for p in parts):
+            raise BadInput("the zip member %s has a name over %d bytes" % (shown, MAX_NAME_BYTES))
+        for i in range(1, len(parts)):
+            folders.setdefault("/".join(parts[:i]), path)
+    for path in sorted(files):
+        if path in folders:
+            raise BadInput("the zip members conflict: %s is a file, and a folder in %s" % (path, folders[path]))
+
+
 def unpack(files, dest):
-    """Write read_zip's files under `dest` (their paths were checked: no link, none leaves dest)."""
+    """Write read_zip's files under `dest` (their paths were checked: no link, none leaves dest, no
+    file is also a folder). Folders are made 0700, files 0600: dest stays private."""
+    _check_paths(files)
     for name, data in files.items():
         path = os.path.join(dest, *name.split("/"))
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         if os.path.lexists(path):
             continue
-        with open(path, "xb") as f:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "wb") as f:
             f.write(data)
 
 

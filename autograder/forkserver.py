@@ -101,7 +101,7 @@ class ForkServer:
                 self.cond.notify_all()
 
     def spawn(self, fds, params, timeout=30.0):
-        """Fork a worker with these four fds (request r, response w, output, network flag)."""
+        """Fork a worker with these five fds (request r, response w, output, layers report, witness)."""
         from .sandbox import WorkerLost
 
         with self.lock:

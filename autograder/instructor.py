@@ -10,6 +10,14 @@ the name, @weight or @partial_credit as max_score, @visibility, @number, @tags, 
 the failure message and what the test printed as output; a @leaderboard test fills the
 leaderboard instead. The grading process never imports a test file.
 
+The points come from the grader's reading of the file, never from the worker. `static_tests`
+reads every test and its decorators from the file's text (AST only) before any worker starts:
+a decorator argument must be a literal or a constant assigned a literal (`POINTS = 5`, then
+`@weight(POINTS)`), else the file fails loudly for the instructor (InstructorFileError, naming
+file:line), as a file that does not parse does. The worker's reports are matched to those tests
+by test id and give only outcomes: a test it reports that the text does not show earns nothing
+(a hidden 0-point note lists it), and the instructor tests' maximum is always the text's total.
+
 Where the kit parts from JSONTestRunner, on purpose:
 - A failing subTest fails its test, and its message is in the output (JSONTestRunner drops it).
 - A test that failed or raised never gets full marks: a @weight test gets 0; a @partial_credit
@@ -18,16 +26,20 @@ Where the kit parts from JSONTestRunner, on purpose:
 - A test that never reported gets 0 with the reason: the file timed out, exited or killed its
   worker while that test or an earlier one ran, or a setUpClass/setUpModule failed. Grading
   goes on: the files share one worker, replaced when one loses it. A file whose module cannot even be
-  loaded gets one 0 entry per test its text shows (test* methods of *TestCase classes, with
-  their decorators' literal arguments).
-- Skipped tests give no entry (as JSONTestRunner); an error in a fixture outside every test
+  loaded gets one 0 entry per test its text shows.
+- Tests under @unittest.skip (on the method or its class) give no entry, as JSONTestRunner; a
+  test skipped while it runs (skipIf, skipTest) gets 0 of its weight, so that nothing run in the
+  worker can take points out of the maximum. An error in a fixture outside every test
   (tearDownClass, say) gives a 0-point hidden entry.
 
 Limitation, stated plainly: the test runs in the student's process, so a submission that attacks
-the worker itself could read a hidden test's text or forge its outcome; the registry's checks,
-scored by the grader alone, are not exposed to that.
+the worker itself could read a hidden test's text or forge its outcome (pass or fail, a partial
+score up to the weight); never a weight, a visibility or a test the file does not have. The
+registry's checks, scored by the grader alone, are not exposed to that.
 """
 import ast
+import collections
+import math
 import os
 import shutil
 import time
@@ -38,8 +50,8 @@ from typing import List
 from . import registry, results
 from .config import VISIBILITY
 from .runner import DEFAULT_BUDGET, KIT_ROOT, _Session
-from .sandbox import Limits, WorkerLost, hide_from_sandbox, remove_user_files, sandbox_user
-from .submission import locate, make_scratch
+from .sandbox import Limits, WorkerLost, lease, release
+from .submission import locate, make_scratch, shadowing
 
 FOLDER = os.path.join(KIT_ROOT, "instructor_tests")
 DEFAULT_TIMEOUT = 60.0  # seconds for one test file, all its tests together (course.toml: instructor_timeout)
@@ -56,6 +68,7 @@ class InstructorReport:
     output: str = ""  # what the workers printed outside the tests' own buffers
     seconds: float = 0.0
     files: List[str] = field(default_factory=list)
+    layers: dict = field(default_factory=dict)  # isolation layers of its workers (sandbox.py)
 
     @property
     def score(self):
@@ -90,39 +103,38 @@ def run(submission, folder=None, limits=None, budget=None, spent=0.0, timeout=No
     rep = InstructorReport(files=[os.path.basename(p) for p in files])
     if not files:
         return rep
-    sources = [(path, _read(path)) for path in files]  # an instructor's broken file fails loudly, first
+    # An instructor's broken file, or one whose points its text does not show, fails loudly, first.
+    sources = [(path, source, static_tests(source, _module(path), path))
+               for path, source in ((p, _read(p)) for p in files)]
     limits = limits or Limits.from_env()
     if budget is None:
         budget = float(os.environ.get("AUTOGRADER_BUDGET", DEFAULT_BUDGET))
     env = os.environ.get("AUTOGRADER_INSTRUCTOR_TIMEOUT")
     timeout = float(env) if env else (float(timeout) if timeout is not None else DEFAULT_TIMEOUT)
     deadline = start + budget - spent
-    user = sandbox_user()
-    if user is not None:
-        hide_from_sandbox(KIT_ROOT)
-    scratch = make_scratch(locate(submission, registry.FILES), owner=user)
+    user = lease()
+    statuses = locate(submission, registry.FILES)
+    rep.notes += list(shadowing(statuses).values())  # the files make_scratch refuses
+    scratch = make_scratch(statuses, owner=user)
     session = _Session(scratch, limits, use_cuda, deadline, user)
     fatal = None  # set when no worker can be started
     try:
-        for path, source in sources:
+        for path, source, tests in sources:
             left = deadline - time.monotonic()
             if fatal or left < 1.0:
                 reason = fatal or "not run: the overall time budget ran out"
-                rep.tests += [make_entry(m, path, None, reason) for m in static_tests(source, _module(path))]
+                rep.tests += _entries(tests, path, {}, lambda m: reason, rep)
                 continue
             try:
-                run_file(session, path, source, min(timeout, left), rep)
+                run_file(session, path, source, min(timeout, left), rep, tests)
             except WorkerLost as e:
                 fatal = "not run: the worker could not start (%s)" % e.reason
                 rep.notes.append("the worker for the instructor tests could not start: %s" % e.reason)
-                rep.tests += [make_entry(m, path, None, fatal) for m in static_tests(source, _module(path))]
+                rep.tests += _entries(tests, path, {}, lambda m: fatal, rep)
     finally:
         session.close()
-        if user is not None:
-            remove_user_files(user.uid)
-            if session.network_exposed:
-                rep.notes.append("network isolation was not available here: student code could reach the network")
-            user.release()
+        rep.notes += [n for n in release(user, session.layers) if n not in rep.notes]
+        rep.layers = session.layers
         shutil.rmtree(scratch, ignore_errors=True)
     rep.output = "\n".join(s for s in session.output if s.strip())
     rep.seconds = time.monotonic() - start
@@ -140,17 +152,21 @@ def _module(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def run_file(session, path, source, timeout, rep):
+def run_file(session, path, source, timeout, rep, tests=None):
     """Run one test file in the session's worker; add its entries to rep.
 
+    tests: the file's static_tests (read here when None), the only tests that get entries, with
+    the only weights, visibilities and numbers that count: the worker reports outcomes alone.
     Raises WorkerLost only when no worker can be started; a worker lost while the tests run
     costs the tests that had not reported yet.
     """
+    if tests is None:
+        tests = static_tests(source, _module(path), path)
     if session.worker is None or not session.worker.alive:
         session.restart()
     name, label = _module(path), os.path.basename(path)
     what = "in the instructor tests of %s" % label
-    listed, done, running = None, {}, None  # listed: test metadata; done: id -> outcome
+    listed, done, running = None, {}, None  # listed: the worker's list of tests; done: id -> outcome
     fixture_errors, load_error, lost = [], None, None
     file_deadline = time.monotonic() + timeout
     try:
@@ -192,38 +208,76 @@ def run_file(session, path, source, timeout, rep):
         session.lost()
     if session.strays():  # processes a test left behind go before the next file runs
         session.lost()
-    if listed is None:  # the module never loaded: its tests as far as its text shows them
-        listed = static_tests(source, name)
-        if not listed:
-            rep.notes.append("the instructor tests of %s did not run: %s" % (label, load_error or lost))
-    for meta in listed:
+    if listed is None and not tests:
+        rep.notes.append("the instructor tests of %s did not run: %s" % (label, load_error or lost))
+    reported = {m["id"] for m in listed or ()}
+
+    def reason(meta):
+        """Why a test of the file's text has no outcome."""
+        if load_error:
+            return load_error
+        if lost and meta["id"] == running:
+            return lost
+        if lost:
+            return "not run: an earlier test of %s stopped the worker: %s" % (label, lost)
+        if fixture_errors:
+            return "not run: " + "; ".join(fixture_errors)
+        if listed is not None and meta["id"] not in reported:
+            return "not run: the test run of %s did not include this test" % label
+        return "not run: the test run of %s stopped before this test" % label
+
+    rep.tests += _entries(tests, path, done, reason, rep)
+    if fixture_errors and all(m["id"] in done for m in tests):  # e.g. tearDownClass, after every test
+        rep.tests.append(_note(label, "errors outside the tests", "\n".join(fixture_errors)))
+    uncounted = _uncounted(tests, listed or [], done)
+    if uncounted:
+        rep.tests.append(_note(label, "what the test run reported that the file's text does not show",
+                               "None of this counts: the points, visibility and number of each test are "
+                               "read from the file's text.\n" + "\n".join(uncounted)))
+
+
+def _entries(tests, path, done, reason, rep):
+    """The entries of a file's static tests: the outcome in `done` (id -> result frame), else reason(meta).
+
+    A @leaderboard test fills rep.leaderboard instead.
+    """
+    out = []
+    for meta in tests:
         outcome = done.get(meta["id"])
-        reason = None
-        if outcome is None:
-            if load_error:
-                reason = load_error
-            elif lost and meta["id"] == running:
-                reason = lost
-            elif lost:
-                reason = "not run: an earlier test of %s stopped the worker: %s" % (label, lost)
-            elif fixture_errors:
-                reason = "not run: " + "; ".join(fixture_errors)
-            else:
-                reason = "not run: the test run of %s stopped before this test" % label
         if meta.get("leaderboard"):
             value = outcome.get("leaderboard_value") if outcome else None
             value = value if isinstance(value, str) else _float(value)
             if value is not None:
-                rep.leaderboard.append({"name": str(meta["leaderboard"]), "value": value,
+                rep.leaderboard.append({"name": meta["leaderboard"], "value": value,
                                         "order": "asc" if meta.get("leaderboard_order") == "asc" else "desc"})
             continue
-        entry = make_entry(meta, path, outcome, reason)
-        if entry is not None:
-            rep.tests.append(entry)
-    if fixture_errors and all(m["id"] in done for m in listed):  # e.g. tearDownClass, after every test
-        rep.tests.append({"name": "%s: errors outside the tests" % label, "score": 0.0, "max_score": 0.0,
-                          "status": "failed", "visibility": "hidden", "extra_data": {"instructor_test": label},
-                          "output": results._clip("\n".join(fixture_errors))})
+        out.append(make_entry(meta, path, outcome, None if outcome else reason(meta)))
+    return out
+
+
+def _note(label, what, text):
+    """A hidden 0-point entry about a test file, for the instructor."""
+    return {"name": "%s: %s" % (label, what), "score": 0.0, "max_score": 0.0, "status": "failed",
+            "visibility": "hidden", "extra_data": {"instructor_test": label}, "output": results._clip(text)}
+
+
+def _uncounted(tests, listed, done, limit=20):
+    """Lines on what the worker reported beyond the file's text: unknown tests, other weights."""
+    static = {m["id"]: m for m in tests}
+    lines = []
+    for m in listed:
+        mine = static.get(m["id"])
+        if mine is None:
+            ran = " (it ran)" if m["id"] in done else ""
+            lines.append("- %s: not a test the file's text shows%s" % (_text(m["id"]), ran))
+        elif _float(m.get("weight")) != mine["weight"]:
+            lines.append("- %s: weight %s reported, %s in the file" % (
+                _text(m["id"]), _text(m.get("weight")), results._fmt_points(mine["weight"] or 0)))
+    return lines[:limit] + (["- and %d more" % (len(lines) - limit)] if len(lines) > limit else [])
+
+
+def _text(x, limit=200):
+    return repr(x)[:limit] if not isinstance(x, str) else x[:limit]
 
 
 def _error_text(err):
@@ -243,15 +297,20 @@ def _float(x):
 def make_entry(meta, path, outcome, reason=None):
     """One results.json entry, as gradescope-utils' JSONTestResult.buildResult makes it.
 
-    outcome: the worker's "result" frame, or None when the test never reported (then `reason`
-    says why). Returns None for a skipped test (no entry, as JSONTestRunner).
+    meta: the test as static_tests reads it from the file: its weight, visibility, number, tags
+    and name are the entry's, whatever the worker said. outcome: the worker's "result" frame
+    (untrusted: only its verdict, messages, output and a @partial_credit test's score are used,
+    the score clamped to [0, weight]), or None when the test never reported (then `reason` says
+    why). A test skipped while it ran gets 0 points: only @unittest.skip, which static_tests
+    reads, leaves a test out.
     """
     outcome = outcome if isinstance(outcome, dict) else None
     status = outcome.get("status") if outcome else "lost"
-    if status == "skipped":
-        return None
     messages = outcome.get("messages") if outcome else [reason]
     messages = [m for m in messages if isinstance(m, str)] if isinstance(messages, list) else []
+    if status == "skipped":
+        messages = ["the test was skipped while it ran (%s): a skipped test earns no points"
+                    % (messages[0] if messages else "no reason given")]
     passed = (status in ("passed", "expected_failure") and not messages
               and not (outcome.get("subtests_failed") if outcome else 0))
     output = outcome.get("output") if outcome and isinstance(outcome.get("output"), str) else ""
@@ -263,10 +322,10 @@ def make_entry(meta, path, outcome, reason=None):
         output += ("\n" if output.endswith("\n") else "\n\n") + text if output else text
     entry = {"name": str(meta.get("name") or meta["id"])}
     weight = _float(meta.get("weight"))
-    score_set = _float(outcome.get("score")) if outcome else None
+    score_set = _float(outcome.get("score")) if outcome and meta.get("partial") else None
     failed = not passed
-    if weight is not None or score_set is not None:
-        weight = max(weight or 0.0, 0.0)
+    if weight is not None:
+        weight = max(weight, 0.0)
         if score_set is not None:
             score = min(max(score_set, 0.0), weight)
         else:
@@ -290,6 +349,17 @@ def make_entry(meta, path, outcome, reason=None):
 
 
 # --------------------------------------------------------------------------- the file's text
+class InstructorFileError(ValueError):
+    """An instructor test file whose points the grader cannot read from its text (file:line, why)."""
+
+
+# Each decorator's parameters, in order (gradescope_utils.autograder_utils.decorators).
+PARAMETERS = {"weight": ("val",), "partial_credit": ("weight",), "visibility": ("val",), "number": ("val",),
+              "hide_errors": ("val",), "leaderboard": ("column_name", "sort_order"), "tags": ()}
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
+           ast.DictComp, ast.GeneratorExp)
+
+
 def _dotted(node):
     if isinstance(node, ast.Name):
         return node.id
@@ -298,45 +368,192 @@ def _dotted(node):
     return ""
 
 
-def static_tests(source, module):
-    """The tests of a test file as its text shows them, for a file whose module never loaded.
+def _bindings(body, module_scope):
+    """How many times each name is bound in a scope (a module's or a class's body), by its text.
 
-    Methods named test* of top-level classes deriving from a *TestCase, in unittest's order
-    (classes, then methods, sorted by name), with the literal arguments of gradescope-utils'
-    decorators. Names and ids are made as unittest makes them.
+    Nested functions, classes, lambdas and comprehensions are scopes of their own: only their
+    own names count, and, for the module, the names they declare `global`.
     """
-    tree = ast.parse(source)
-    classes = [n for n in tree.body if isinstance(n, ast.ClassDef)
-               and any(_dotted(b).endswith("TestCase") for b in n.bases)]
+    counts = collections.Counter()
+    stack = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _SCOPES):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                counts[node.name] += 1
+            if module_scope:
+                counts.update(n for g in ast.walk(node) if isinstance(g, ast.Global) for n in g.names)
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            counts[node.id] += 1
+        elif isinstance(node, ast.alias):
+            counts[(node.asname or node.name).split(".")[0]] += 1
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            counts[node.name] += 1
+        elif getattr(node, "name", None) and type(node).__name__ in ("MatchAs", "MatchStar"):
+            counts[node.name] += 1
+        elif type(node).__name__ == "MatchMapping" and node.rest:
+            counts[node.rest] += 1
+        stack.extend(ast.iter_child_nodes(node))
+    return counts
+
+
+def _constants(body, module_scope):
+    """{name: value} of a scope's constants: names bound once, by `NAME = <literal>` in the body."""
+    counts = _bindings(body, module_scope)
+    out = {}
+    for stmt in body:
+        if isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets):
+            targets, value = [t.id for t in stmt.targets], stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+            targets, value = [stmt.target.id], stmt.value
+        else:
+            continue
+        try:
+            literal = ast.literal_eval(value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+        out.update((t, literal) for t in targets if counts[t] == 1)
+    return out, counts
+
+
+class _Reader:
+    """Reads gradescope-utils' decorators of one test file from its text (never runs it)."""
+
+    def __init__(self, tree, label):
+        self.label = label
+        self.module_consts, self.module_bound = _constants(tree.body, True)
+        self.aliases = {}  # local name -> decorator, e.g. `from ...decorators import weight as w`
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("decorators"):
+                self.aliases.update((a.asname or a.name, a.name) for a in node.names if a.name in DECORATORS)
+
+    def kind(self, dec):
+        """The decorator's kind (a DECORATORS name, or "skip"), or None for any other decorator."""
+        name = _dotted(dec.func if isinstance(dec, ast.Call) else dec)
+        if name in self.aliases:
+            return self.aliases[name]
+        last = name.rsplit(".", 1)[-1]
+        return last if last in DECORATORS or last == "skip" else None
+
+    def fail(self, node, why):
+        raise InstructorFileError(
+            "%s:%d: %s. The grader reads each test's points, visibility, number, tags and the other "
+            "decorator arguments from the file's text, without running it: write a literal (@weight(5)) "
+            "or a constant assigned a literal once at the top of the module (POINTS = 5, then "
+            "@weight(POINTS))" % (self.label, node.lineno, why))
+
+    def value(self, node, scope):
+        """The value of a decorator's argument: a literal, or a constant of the class or module."""
+        try:
+            return ast.literal_eval(node)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            pass
+        if isinstance(node, ast.Name):  # as Python looks it up in a class body: the class's, then the module's
+            for consts, bound in (scope, (self.module_consts, self.module_bound)):
+                if node.id in consts:
+                    return consts[node.id]
+                if bound[node.id]:
+                    self.fail(node, "%s is not a constant: it is bound %s" % (
+                        node.id, "more than once" if bound[node.id] > 1 else "to something other than a literal"))
+            self.fail(node, "%s is not assigned in this file" % node.id)
+        self.fail(node, "`%s` is not a literal" % ast.unparse(node))
+
+    def arguments(self, dec, kind, scope):
+        """The decorator's arguments by parameter name (tags: "tags", a list)."""
+        if any(isinstance(a, ast.Starred) for a in dec.args) or any(k.arg is None for k in dec.keywords):
+            self.fail(dec, "@%s's arguments are unpacked with * or **" % kind)
+        values = [self.value(a, scope) for a in dec.args]
+        if kind == "tags":
+            return {"tags": [str(v) for v in values]}
+        out = dict(zip(PARAMETERS[kind], values))
+        out.update((k.arg, self.value(k.value, scope)) for k in dec.keywords)
+        return out
+
+    def meta(self, fn, scope, module, cls_name):
+        """A test method's metadata, as the worker's unittest_meta reports it, from its text."""
+        stand_in = type(cls_name, (unittest.TestCase,), {fn.name: lambda self: None, "__module__": module,
+                                                          "__qualname__": cls_name})(fn.name)
+        doc = ast.get_docstring(fn)
+        meta = {"id": stand_in.id(), "name": doc.strip().split("\n")[0].strip() if doc else str(stand_in),
+                "weight": None, "partial": False, "visibility": None, "number": None, "tags": None,
+                "hide_errors": None, "leaderboard": None, "leaderboard_order": None, "line": fn.lineno}
+        for dec in reversed(fn.decorator_list):  # innermost first: the outermost decorator has the last word
+            kind = self.kind(dec)
+            if kind in (None, "skip"):
+                continue
+            args = self.arguments(dec, kind, scope) if isinstance(dec, ast.Call) else {}
+            if kind in ("weight", "partial_credit"):
+                points = args.get(PARAMETERS[kind][0])
+                if isinstance(points, bool) or not isinstance(points, (int, float)) or not 0 <= points < math.inf:
+                    self.fail(dec, "@%s needs a number of points, 0 or more (not %r)" % (kind, points))
+                meta["weight"], meta["partial"] = float(points), kind == "partial_credit"
+            elif kind == "tags":
+                meta["tags"] = args["tags"]
+            elif kind == "hide_errors":
+                meta["hide_errors"] = str(args.get("val", "Test failed"))
+            elif kind == "leaderboard":
+                meta["leaderboard"] = str(args.get("column_name"))
+                meta["leaderboard_order"] = str(args.get("sort_order", "desc"))
+            elif "val" in args:
+                meta[kind] = str(args["val"])
+        return meta
+
+
+def _test_classes(tree):
+    """{name: ClassDef} of the top-level classes that derive, in this file, from a *TestCase."""
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    tests = {}
+    grew = True
+    while grew:
+        grew = False
+        for name, cls in classes.items():
+            if name not in tests and any(_dotted(b).endswith("TestCase") or _dotted(b) in tests for b in cls.bases):
+                tests[name] = cls
+                grew = True
+    return tests, classes
+
+
+def _lineage(cls, classes):
+    """The class and its bases defined in the file, most derived first (the MRO, as far as the text shows)."""
+    out, todo = [], [cls]
+    while todo:
+        c = todo.pop(0)
+        if c not in out:
+            out.append(c)
+            todo += [classes[_dotted(b)] for b in c.bases if _dotted(b) in classes and classes[_dotted(b)] is not c]
+    return out
+
+
+def static_tests(source, module, label=None):
+    """The tests of a test file as its text shows them: the only source of points, never the worker.
+
+    Methods named test* of top-level classes deriving (in the file) from a *TestCase, inherited
+    test methods of classes in the file included, in unittest's order (classes, then methods,
+    sorted by name); tests under @unittest.skip are left out. Each test's metadata comes from
+    gradescope-utils' decorators, whose arguments must be literals or constants assigned a
+    literal (in the module, or in the class body); anything else raises InstructorFileError
+    naming label:line (label: the file's name, default module + ".py"). Names and ids are made as
+    unittest makes them.
+    """
+    label = label or module + ".py"
+    tree = ast.parse(source, filename=label)
+    reader = _Reader(tree, label)
+    tests, classes = _test_classes(tree)
     out = []
-    for cls in sorted(classes, key=lambda c: c.name):
-        methods = {n.name: n for n in cls.body
-                   if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name.startswith("test")}
-        for method in sorted(methods):
-            fn = methods[method]
-            stand_in = type(cls.name, (unittest.TestCase,), {method: lambda self: None, "__module__": module,
-                                                              "__qualname__": cls.name})(method)
-            doc = ast.get_docstring(fn)
-            meta = {"id": stand_in.id(), "name": doc.strip().split("\n")[0].strip() if doc else str(stand_in),
-                    "weight": None, "visibility": None, "number": None, "tags": None, "hide_errors": None,
-                    "leaderboard": None}
-            for dec in fn.decorator_list:
-                kind = _dotted(dec.func).rsplit(".", 1)[-1] if isinstance(dec, ast.Call) else ""
-                if kind not in DECORATORS:
-                    continue
-                try:
-                    args = [ast.literal_eval(a) for a in dec.args]
-                except ValueError:
-                    continue
-                if kind == "tags":
-                    meta["tags"] = [str(a) for a in args]
-                elif kind == "hide_errors":
-                    meta["hide_errors"] = str(args[0]) if args else "Test failed"
-                elif args:
-                    meta["weight" if kind == "partial_credit" else kind] = args[0]
-            if meta["number"] is not None:
-                meta["number"] = str(meta["number"])
-            out.append(meta)
+    for cls_name in sorted(tests):
+        lineage = _lineage(tests[cls_name], classes)
+        if any(reader.kind(d) == "skip" for c in lineage for d in c.decorator_list):
+            continue
+        methods = {}  # name -> (FunctionDef, the scope of the class that defines it)
+        for c in reversed(lineage):  # the most derived definition wins
+            scope = _constants(c.body, False)
+            methods.update((n.name, (n, scope)) for n in c.body
+                           if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name.startswith("test"))
+        for name in sorted(methods):
+            fn, scope = methods[name]
+            if not any(reader.kind(d) == "skip" for d in fn.decorator_list):
+                out.append(reader.meta(fn, scope, module, cls_name))
     return out
 
 

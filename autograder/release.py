@@ -9,7 +9,9 @@ Everything in the zip sits under one folder, rnn_assignment/:
   with a generated registry.py that rebuilds the graded functions from public_checks.pt instead
   of autograder/parts/;
 - checker/public_checks.pt: every public CPU check, computed here on the trusted side: the
-  inputs as the grader sends them, their float64 copies, torch's answers, and the output of
+  inputs from the public case's fixed seed (the grader grades the same sizes and kinds on inputs
+  it draws at grading time, so no point is earned on these), their float64 copies, torch's
+  answers, and the output of
   every model_mistake model on the check's float64 inputs, so that the checker gives the
   grader's hints without the models' code; with course.toml applied as `grade` applies it
   (points, whether float32 checks count, call timeout, memory limit, budget);
@@ -152,9 +154,11 @@ def public_data(functions, cfg):
     for fn in functions:
         data["functions"].append(_function_data(fn))
         for index, case in enumerate(_public(fn)):
-            # a public case's seed does not depend on the plan's; torch's answer to a CUDA case is
-            # computed on the CPU (float64: the same to within the case's tolerance)
-            prep = runner.prepare(fn, dataclasses.replace(case, device="cpu"), 0)
+            # the public case's own fixed seed, so that `python check.py` says the same every time (the
+            # grader draws these cases' inputs afresh: runner.build_plan, public_inputs="fresh", so
+            # nothing shipped here earns a point); torch's answer to a CUDA case is computed on the
+            # CPU (float64: the same to within the case's tolerance)
+            prep = runner.prepare(fn, dataclasses.replace(case, device="cpu"), 0, public_inputs="fixed")
             data["checks"].append({
                 "function": fn.name, "case": index, "seed": prep.seed,
                 "inputs": dict(prep.inputs), "inputs64": dict(prep.inputs64), "expected": dict(prep.expected),
@@ -403,10 +407,13 @@ Run it in this folder, next to your files:
     python check.py --help
 
 It needs Python 3.10 or newer and PyTorch (`pip install torch`; the CPU build is enough), on
-Linux (Windows: use WSL; or Google Colab). It runs the public checks exactly as Gradescope does:
-your code runs in a separate process, one call at a time, on the same inputs, and you get the
-same messages and hints, and the same table: each function, its score on these checks and its
-first failing check, then every failing check in full.
+Linux (Windows: use WSL; or Google Colab). It runs the public checks as Gradescope does: your
+code runs in a separate process, one call at a time, on inputs of the same sizes and kinds, and
+you get the same messages and hints, and the same table: each function, its score on these
+checks and its first failing check, then every failing check in full. The inputs here are fixed,
+so its output is the same every time; Gradescope draws new values of them when it grades (the
+numbers in its messages differ), so code that is right here for these values only earns nothing
+there.
 
 ## Hidden checks
 

@@ -85,12 +85,16 @@ def gradescope(report, visibility=None, hidden_details="after_published"):
             "name": "static scan: lines for the instructor to read",
             "score": 0.0,
             "max_score": 0.0,
-            "output": _clip("These lines reach torch by a side road or run code a scan cannot read. They "
-                            "cost no points (the operators that ran were checked); read them if the scores "
-                            "look too good:\n" + "\n".join(report.review)),
+            "output": _clip("These lines reach torch by a side road, run code a scan cannot read, or reach "
+                            "into the worker's own objects (gc, frames, ctypes), threads, processes or signals, "
+                            "which could switch off the operator observer. They cost no points (the operators "
+                            "that ran were checked); read them if the scores look too good:\n"
+                            + "\n".join(report.review)),
             "visibility": "hidden",
             "tags": ["static-review"],
         })
+    if report.isolation:
+        tests.append(isolation_entry(report.isolation))
     summary = "Score %s / %s." % (_fmt_points(report.score), _fmt_points(report.max_score))
     if report.skipped_cuda:
         summary += " CUDA checks were not run (no GPU here); they do not count."
@@ -106,6 +110,15 @@ def gradescope(report, visibility=None, hidden_details="after_published"):
         "stdout_visibility": "hidden",
         "tests": tests,
     }
+
+
+def isolation_entry(layers):
+    """The hidden entry that tells instructors which kernel layers the student's code ran under."""
+    weak = [name for name, status in layers.items() if status != "active"]
+    head = ("Every isolation layer was active." if not weak else
+            "Not active here: %s. See the README's \"Sandbox and limits\" for what each layer stops." % ", ".join(weak))
+    return {"name": "sandbox: isolation layers", "score": 0.0, "max_score": 0.0, "visibility": "hidden",
+            "output": head + "\n" + "\n".join("%s: %s" % kv for kv in layers.items()), "tags": ["sandbox"]}
 
 
 def write_json(data, path):

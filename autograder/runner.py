@@ -15,12 +15,11 @@ from typing import Dict, List, Optional
 
 import torch
 
-from . import compare, registry, speed, static
+from . import compare, isolation, registry, speed, static
 from .feedback import NOT_CREDITED, format_error, hints, unpack
-from .sandbox import (EnvironmentFailure, Limits, Worker, WorkerLost, hide_from_sandbox, remove_user_files,
-                      sandbox_user, user_processes)
+from .sandbox import EnvironmentFailure, Limits, Worker, WorkerLost, lease, release, user_processes
 from .spec import CACHE, Case, DictArg, GradedFunction
-from .submission import locate, make_scratch
+from .submission import locate, make_scratch, shadowing
 from .wire import Received
 
 KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,6 +37,9 @@ class Prepared:
     inputs: Dict[str, torch.Tensor]  # CPU, in the case's dtype (sent to the worker)
     inputs64: Dict[str, torch.Tensor]  # the same values in float64 on the CPU (hints)
     expected: Dict[str, torch.Tensor]  # every output name -> float64 CPU tensor
+    # Whether the inputs were drawn from the plan's seed when it was built (never shipped to students):
+    # only a passing check on such inputs earns "inputs left unchanged" and "vectorised" (fresh_pass).
+    fresh: bool = False
 
 
 @dataclass
@@ -53,11 +55,18 @@ def cuda_available():
     return torch.cuda.is_available()
 
 
-def build_plan(functions=None, device="auto", seed=None):
+PUBLIC_INPUTS = ("fresh", "fixed")
+
+
+def build_plan(functions=None, device="auto", seed=None, public_inputs="fresh"):
     """Make inputs and oracle outputs for every case of `functions` (default: all).
 
     device: "cpu" (CPU cases only), "cuda" (CPU and CUDA cases; CUDA must exist) or "auto"
-    (CUDA cases when a GPU is present). seed: for the hidden cases; fresh when None.
+    (CUDA cases when a GPU is present). seed: the one every drawn input comes from; fresh when None.
+    public_inputs: "fresh" (grading: the public cases, at their sizes and kinds, draw their inputs
+    from `seed` like the hidden ones, so that no point is earned on the inputs the student release
+    ships) or "fixed" (the public cases' own seeds, the release's inputs: feedback only, for the
+    public checker and for tests that compare its messages with the grader's). See case_seed.
     """
     functions = registry.FUNCTIONS if functions is None else functions
     if device == "cuda" and not cuda_available():
@@ -71,33 +80,103 @@ def build_plan(functions=None, device="auto", seed=None):
     checks = []
     skipped = False
     for fn in functions:
+        shipped = shipped_inputs(fn)
         for case in fn.cases:
             if case.device == "cuda" and not use_cuda:
                 skipped = True
                 continue
-            checks.append(prepare(fn, case, seed))
+            checks.append(prepare(fn, case, seed, public_inputs, shipped))
     return Plan(checks, seed, "cuda" if use_cuda else "cpu", skipped, speed.prepare(functions))
 
 
-def case_seed(fn, case, plan_seed):
-    """Public cases: fixed. Hidden cases: derived from the run's seed."""
+def case_seed(fn, case, plan_seed, public_inputs="fresh"):
+    """The generator seed of one case's inputs.
+
+    Hidden cases, and every case when public_inputs is "fresh": derived from the plan's seed (never
+    the public seed, so never the inputs the student release ships). Public cases when public_inputs
+    is "fixed": their own fixed seed (what release.py ships to the public checker).
+    """
+    if public_inputs not in PUBLIC_INPUTS:
+        raise ValueError("public_inputs must be one of %s, not %r" % (", ".join(PUBLIC_INPUTS), public_inputs))
     key = zlib.crc32(("%s/%s" % (fn.name, case.name)).encode())
-    return key + case.seed if case.seed is not None else (key ^ plan_seed) & 0x7FFFFFFF
+    if case.seed is None:
+        return (key ^ plan_seed) & 0x7FFFFFFF
+    fixed = key + case.seed
+    if public_inputs == "fixed":
+        return fixed
+    drawn = (key ^ plan_seed) & 0x7FFFFFFF
+    return drawn ^ 1 if drawn == fixed else drawn  # one plan seed in 2**31 would give the shipped one
 
 
 def _is_float(v):
     return torch.is_tensor(v) and v.is_floating_point()
 
 
-def prepare(fn, case, plan_seed):
-    seed = case_seed(fn, case, plan_seed)
-    g = torch.Generator().manual_seed(seed)
-    made = fn.make(g, case)
-    inputs = {k: (v.to(case.dtype) if _is_float(v) else v) for k, v in made.items()}
+def _draw(fn, case, seed):
+    """The inputs of `case` from `seed`, as the student gets them (CPU, floats in the case's dtype)."""
+    made = fn.make(torch.Generator().manual_seed(seed), case)
+    return {k: (v.to(case.dtype) if _is_float(v) else v) for k, v in made.items()}
+
+
+def shipped_inputs(fn):
+    """The inputs of fn's public cases at their fixed seeds: what the student release ships (release.py)."""
+    return [_draw(fn, c, case_seed(fn, c, 0, "fixed")) for c in fn.cases if not c.hidden]
+
+
+def _same_inputs(a, b):
+    if a.keys() != b.keys():
+        return False
+    for k, x in a.items():
+        y = b[k]
+        if torch.is_tensor(x) or torch.is_tensor(y):
+            if not (torch.is_tensor(x) and torch.is_tensor(y) and x.dtype == y.dtype and x.shape == y.shape
+                    and torch.equal(x, y)):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+REDRAWS = 32  # draws of a case whose inputs keep coming out as shipped ones, before it is marked not fresh
+
+
+def prepare(fn, case, plan_seed, public_inputs="fresh", shipped=None):
+    """One check of `fn` on `case`, its inputs from case_seed(fn, case, plan_seed, public_inputs).
+
+    A drawn case (hidden, or public with public_inputs "fresh") whose inputs equal one the release
+    ships for fn (shipped: shipped_inputs(fn), computed when None) is drawn again from the next seed:
+    a maker with few choices (local_attention_mask's small case picks one of 7 centres) would
+    otherwise hand the student a check it has the answer of. Such a check is fresh (Prepared.fresh);
+    one still equal after REDRAWS draws (a maker without randomness) is not.
+    """
+    seed = case_seed(fn, case, plan_seed, public_inputs)
+    inputs = _draw(fn, case, seed)
+    fresh = case.seed is None or public_inputs == "fresh"
+    if fresh:
+        shipped = shipped_inputs(fn) if shipped is None else shipped
+        for _ in range(REDRAWS):
+            if not any(_same_inputs(inputs, s) for s in shipped):
+                break
+            seed = (seed + 1) & 0x7FFFFFFF
+            inputs = _draw(fn, case, seed)
+        fresh = not any(_same_inputs(inputs, s) for s in shipped)
     inputs64 = {k: (v.to(torch.float64) if _is_float(v) else v) for k, v in inputs.items()}
     on_device = {k: (v.to(case.device) if torch.is_tensor(v) else v) for k, v in inputs64.items()}
     expected = {k: v.detach().to("cpu") for k, v in fn.oracle(on_device).items()}
-    return Prepared(fn, case, seed, inputs, inputs64, expected)
+    return Prepared(fn, case, seed, inputs, inputs64, expected, fresh)
+
+
+def fresh_pass(checks):
+    """Whether the checks that only count beside others ("inputs left unchanged", "vectorised") are
+    credited: some check of the function passed on fresh inputs (CheckResult.fresh: drawn when the
+    plan was built, never shipped). A table of the release's public inputs and answers passes checks
+    on those inputs only, and earns nothing here. Where none of the function's checks had fresh
+    inputs (the public checker's plan: fixed inputs, feedback only, no score that counts), any
+    passing check is enough.
+    """
+    if any(c.fresh for c in checks):
+        return any(c.passed and c.fresh for c in checks)
+    return any(c.passed for c in checks)
 
 
 # --------------------------------------------------------------------------- results
@@ -111,6 +190,7 @@ class CheckResult:
     # The problem with a returned value: True a wrong value, False its type, shape, dtype or device
     # (or the return structure); None when no returned value was judged (passed, raised, not run).
     value_mismatch: Optional[bool] = None
+    fresh: bool = False  # run on inputs drawn at grading time (Prepared.fresh); see fresh_pass
 
     @property
     def short(self):
@@ -165,6 +245,9 @@ class Report:
     notes: List[str] = field(default_factory=list)
     sandbox_uid: Optional[int] = None  # the uid student code ran as (None: not root)
     review: List[str] = field(default_factory=list)  # for instructors only: lines worth a look
+    # The isolation layers the workers ran under: layer name -> "active" or "not available: <why>"
+    # (sandbox.py). Shown to instructors in results.json and in grade-batch's summary.
+    isolation: Dict[str, str] = field(default_factory=dict)
 
     @property
     def score(self):
@@ -182,7 +265,7 @@ class _Session:
     def __init__(self, scratch, limits, use_cuda, deadline, user):
         self.scratch, self.limits, self.use_cuda, self.deadline = scratch, limits, use_cuda, deadline
         self.user = user
-        self.network_exposed = False  # a worker started without network isolation (as root)
+        self.layers = {}  # isolation layer -> status, the weakest seen over this session's workers
         self.worker = None
         self.started = False  # a worker has started at least once (student code may have run)
         self.loaded = set()  # modules imported in the current worker
@@ -234,7 +317,7 @@ class _Session:
             self.lost()
             try:
                 self.worker = Worker(self.scratch, self.limits, self.use_cuda, self.user).start()
-                self.network_exposed |= self.user is not None and not self.worker.network_isolated
+                self.layers = isolation.combine(self.layers, self.worker.layers)
                 self.started = True
                 return
             except WorkerLost as e:
@@ -262,19 +345,18 @@ def grade(submission, plan, limits=None, budget=None):
     functions = list(dict.fromkeys(p.fn.name for p in plan.checks))
     fns = [registry.BY_NAME[n] for n in functions]
     statuses = locate(submission, list(dict.fromkeys(fn.file for fn in fns)))
-    user = sandbox_user()
-    if user is not None:
-        hide_from_sandbox(KIT_ROOT)
+    user = lease()
     scratch = make_scratch(statuses, owner=user)
     session = _Session(scratch, limits, plan.device == "cuda", deadline, user)
     results = {fn.name: FunctionResult(fn) for fn in fns}
     notes, review = static.attach(statuses, results)
+    notes += list(shadowing(statuses).values())  # files make_scratch refused: the student is told
     touched = {fn.name: {"modified": set()} for fn in fns}
     gave_up = {}  # function -> reason its remaining checks are skipped
     fatal = None  # set when no worker can be started: nothing more can run
 
     def fail(prep, message):
-        return CheckResult(prep.case.label, prep.case.hidden, prep.case.weight, False, message)
+        return CheckResult(prep.case.label, prep.case.hidden, prep.case.weight, False, message, fresh=prep.fresh)
 
     try:
         for prep in plan.checks:
@@ -295,17 +377,13 @@ def grade(submission, plan, limits=None, budget=None):
         timed = speed.run(session, plan, results, deadline)  # the vectorisation checks (speed.py)
     finally:
         session.close()
-        if user is not None:
-            remove_user_files(user.uid)
-            if session.network_exposed:
-                notes.append("network isolation was not available here: student code could reach the network")
-            user.release()
+        notes += release(user, session.layers)
         shutil.rmtree(scratch, ignore_errors=True)
     for fn in fns:
         t = touched[fn.name]
         if t["modified"]:
             msg = compare.in_place_message(sorted(t["modified"]))
-        elif not any(c.passed for c in results[fn.name].checks):
+        elif not fresh_pass(results[fn.name].checks):  # never on the release's inputs alone
             msg = NOT_CREDITED
         else:
             msg = ""
@@ -313,7 +391,8 @@ def grade(submission, plan, limits=None, budget=None):
         results[fn.name].checks += timed.get(fn.name, [])  # last: speed matters after correctness
     output = "\n".join(s for s in session.output if s.strip())
     return Report([results[fn.name] for fn in fns], time.monotonic() - start, plan.seed, plan.device,
-                  plan.skipped_cuda, output, notes, user.uid if user is not None else None, review)
+                  plan.skipped_cuda, output, notes, user.uid if user is not None else None, review,
+                  session.layers)
 
 
 def _arg(a, fn):
@@ -343,7 +422,7 @@ def run_check(session, prep, touched, res, gave_up):
     fn, case = prep.fn, prep.case
 
     def result(passed, message=""):
-        return CheckResult(case.label, case.hidden, case.weight, passed, message)
+        return CheckResult(case.label, case.hidden, case.weight, passed, message, fresh=prep.fresh)
 
     files = [registry.BY_NAME[fn.forward].file] if fn.forward else []
     for module in files + [fn.file]:
@@ -369,7 +448,7 @@ def evaluate(prep, resp, touched, res):
     fn, case = prep.fn, prep.case
 
     def result(passed, message="", value_mismatch=None):
-        return CheckResult(case.label, case.hidden, case.weight, passed, message, value_mismatch)
+        return CheckResult(case.label, case.hidden, case.weight, passed, message, value_mismatch, prep.fresh)
 
     if not isinstance(resp, dict) or "steps" not in resp:
         return result(False, "the worker's answer was malformed")

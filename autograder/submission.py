@@ -3,11 +3,21 @@
 Nothing here imports or runs student code: files are read as bytes, decoded and parsed with
 `ast` only, so a missing, empty, non-UTF-8 or syntactically broken file becomes a clear message
 for that file's functions before any worker starts.
+
+The scratch copy is put first on the worker's sys.path, so a student file named like a module the
+worker's own code imports (`json.py`, `numpy.py`, `gradescope_utils.py`, `autograder.py`) would
+replace that module there. Such files are refused (`shadowing`): never copied, and the student is
+told which file and why.
 """
 import ast
+import functools
 import os
+import pkgutil
 import shutil
 import stat
+import subprocess
+import sys
+import sysconfig
 import tempfile
 from dataclasses import dataclass
 from typing import Optional
@@ -15,6 +25,10 @@ from typing import Optional
 MAX_FILE_BYTES = 1 << 20
 MAX_FILES = 64
 SKIP_DIRS = {"__MACOSX", "__pycache__"}
+# The kit's own top-level names in the worker: its package, the reference solutions, and the
+# modules the worker's bootstrap registers (sandbox.BOOTSTRAP).
+KIT_MODULES = ("autograder", "solutions", "_ag_wire", "_ag_worker")
+KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass
@@ -92,20 +106,109 @@ def locate(root, modules):
     return out
 
 
+# --------------------------------------------------------------------------- shadowed modules
+def _worker_sys_path():
+    """The sys.path of the worker's interpreter: `sys.executable -I` (sandbox.py, forkserver.py).
+
+    Asked of that interpreter itself, so that what this process added (the current folder, the
+    kit's folder, PYTHONPATH, pytest's folders) does not count and .pth files do. Should that
+    fail, this process's sys.path without those entries.
+    """
+    try:
+        out = subprocess.run([sys.executable, "-I", "-c", "import sys; print('\\n'.join(sys.path))"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+        return [p for p in out.split("\n") if p]
+    except (OSError, subprocess.SubprocessError):
+        ours = {"", os.getcwd(), KIT_ROOT} | set(os.environ.get("PYTHONPATH", "").split(os.pathsep))
+        return [p for p in sys.path if p not in ours and os.path.abspath(p) not in ours]
+
+
+def _top_level_names(folder):
+    """Every name `import NAME` finds in `folder`: modules, packages, namespace packages."""
+    names = {m.name for m in pkgutil.iter_modules([folder])}
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return names
+    return names | {n for n in entries if n.isidentifier() and os.path.isdir(os.path.join(folder, n))}
+
+
+def _kind(folder):
+    """What a folder of sys.path holds, for the student: "standard library" or "installed package"."""
+    real = os.path.realpath(folder)
+    parts = real.split(os.sep)
+    if "site-packages" in parts or "dist-packages" in parts:
+        return "installed package"
+    stdlib = os.path.realpath(sysconfig.get_path("stdlib"))
+    if real.endswith(".zip") or real == stdlib or real.startswith(stdlib + os.sep):
+        return "standard library"
+    return "installed package"
+
+
+@functools.lru_cache(maxsize=None)
+def importable_modules():
+    """{top-level module name: what it is} for every module the worker's interpreter can import.
+
+    The standard library, every module and package on the worker's sys.path (site-packages), and
+    the kit's own names. Computed once per process.
+    """
+    out = {}
+    for folder in _worker_sys_path():
+        for name in _top_level_names(folder):
+            out[name] = _kind(folder)
+    for name in set(sys.stdlib_module_names) | set(sys.builtin_module_names):
+        out[name] = "standard library"
+    for name in KIT_MODULES:
+        out[name] = "the grader's own code"
+    return out
+
+
+def _graded_modules():
+    from . import registry  # imports torch: only where grading happens anyway
+
+    return set(registry.FILES)
+
+
+def shadowing(statuses):
+    """{file name: student-facing reason} for the submission's .py files that make_scratch refuses.
+
+    A .py file beside a found module is refused when its module name is one the worker's own code
+    may import (importable_modules): in the scratch folder, first on sys.path, it would replace
+    that module. The graded files (registry.FILES) are never refused.
+    """
+    graded = set(statuses) | _graded_modules()
+    known = importable_modules()
+    out = {}
+    for folder in _scratch_sources(statuses):
+        for name in sorted(os.listdir(folder)):
+            module = name[:-3]
+            if name.endswith(".py") and module in known and module not in graded and name not in out:
+                out[name] = ("%s has the name of the module %s (%s), which the grader's own code may import: "
+                             "rename it (and your imports of it). It was not used for grading."
+                             % (name, module, known[module]))
+    return out
+
+
+def _scratch_sources(statuses):
+    """The folders whose .py files go to scratch: those of the found modules, sorted."""
+    return sorted({os.path.dirname(s.path) for s in statuses.values() if s.path})
+
+
 def make_scratch(statuses, owner=None):
     """A fresh folder with copies of the student's .py files, for the worker to run in.
 
-    Copies every regular .py file beside each found module (helpers the student wrote too);
-    links are never followed. owner=(uid, gid) chowns it for the sandbox user.
+    Copies every regular .py file beside each found module (helpers the student wrote too),
+    except those `shadowing` refuses; links are never followed. owner=(uid, gid) chowns it for
+    the sandbox user.
     """
     scratch = tempfile.mkdtemp(prefix="ag-scratch-")
-    folders = {os.path.dirname(s.path) for s in statuses.values() if s.path}
+    refused = shadowing(statuses)
     copied = 0
-    for folder in sorted(folders):
+    for folder in _scratch_sources(statuses):
         for name in sorted(os.listdir(folder)):
             src = os.path.join(folder, name)
             dst = os.path.join(scratch, name)
-            if not name.endswith(".py") or os.path.exists(dst) or copied >= MAX_FILES:
+            if not name.endswith(".py") or name in refused or os.path.exists(dst) or copied >= MAX_FILES:
                 continue
             st = os.lstat(src)
             if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:

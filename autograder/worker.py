@@ -41,13 +41,14 @@ def _r(n):
 _h, _p = struct.unpack(">QQ", _r(16))
 _src = json.loads(_r(_h))
 _r(_p)
-_m = types.ModuleType("_ag_wire")
-exec(compile(_src["wire"], "<grader:wire>", "exec"), _m.__dict__)
-sys.modules["_ag_wire"] = _m
+for _name in ("wire", "isolation"):
+    _m = types.ModuleType("_ag_" + _name)
+    exec(compile(_src[_name], "<grader:%s>" % _name, "exec"), _m.__dict__)
+    sys.modules["_ag_" + _name] = _m
 _g = {"__name__": "_ag_worker"}
 exec(compile(_src["worker"], "<grader:worker>", "exec"), _g)
-del _h, _p, _src, _m
-_g["main"](_rfd, _wfd, sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1")
+del _h, _p, _src, _m, _name
+_g["main"](_rfd, _wfd, sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1", int(sys.argv[6]))
 """
 
 # Library entry points that do a part's work, or autograd (API.md "Conventions").
@@ -90,7 +91,24 @@ FORBIDDEN = [
     ("torch._C._nn", "scaled_dot_product_attention", "torch._C._nn.scaled_dot_product_attention"),
 ]
 
-_violations = []
+class _Record(list):
+    """The violations seen during the current request, each also written out as it happens, as
+    "<step>\t<label>\n", to the grader's witness pipe: what reached the grader stays there, whatever
+    the student's code does to this list afterwards (step: the call's step, -1 an import)."""
+
+    fd = None
+    step = -1
+
+    def append(self, label):
+        super().append(label)
+        if self.fd is not None:
+            try:
+                os.write(self.fd, ("%d\t%s\n" % (self.step, label)).encode()[:1000])
+            except OSError:
+                pass
+
+
+_violations = _Record()
 _guards = []  # (owner, attribute, guard, label): checked after every call
 
 
@@ -243,6 +261,29 @@ def install_observer(torch):
                 pop()
             watcher.deny = {}
 
+    # Where threads are allowed (CUDA runs: isolation.confine), a thread the student starts gets the
+    # observer on its own function-mode stack (each thread has its own) before it runs anything.
+    import _thread
+    import threading
+
+    start = _thread.start_new_thread
+
+    def start_new_thread(function, args, kwargs=None):
+        def observed_thread(*a, **k):
+            base = length()
+            push(watcher)
+            try:
+                return function(*a, **k)
+            finally:  # a thread must not end with a mode on its stack (torch aborts at its exit)
+                while length() > base:
+                    pop()
+
+        return start(observed_thread, args, kwargs or {})
+
+    for owner, attr in ((_thread, "start_new_thread"), (_thread, "start_new"), (threading, "_start_new_thread")):
+        if getattr(owner, attr, None) is start:
+            setattr(owner, attr, start_new_thread)
+            _guards.append((owner, attr, start_new_thread, "%s.%s" % (owner.__name__, attr)))
     _observer.append(observed)
     return observed
 
@@ -292,8 +333,25 @@ def limit_private_memory(extra_mb):
     resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
 
 
-def main(rfd, wfd, scratch, data_mb=0, cuda=False):
+# What the worker's own code, and the instructor tests it runs, import: imported before the student's
+# folder is on sys.path, so that no submission file can stand in for one of them (submission.py also
+# refuses such files by name).
+PRELOAD = ("numpy", "unittest", "unittest.mock", "traceback", "importlib", "math", "json", "struct",
+           "gradescope_utils.autograder_utils.decorators", "gradescope_utils.autograder_utils.files")
+
+
+def preload():
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # not installed here: then nothing can be shadowed either (submission.py)
+            pass
+
+
+def main(rfd, wfd, scratch, data_mb=0, cuda=False, witness=None):
     wire = sys.modules["_ag_wire"]
+    _violations.fd = witness
+    isolation = sys.modules["_ag_isolation"]
     import torch
 
     torch.set_num_threads(1)
@@ -302,12 +360,16 @@ def main(rfd, wfd, scratch, data_mb=0, cuda=False):
             torch.empty(1, device="cuda")
         except Exception:
             pass
+    preload()
     if data_mb:
         limit_private_memory(data_mb)
-    sys.path.insert(0, scratch)
     os.chdir(scratch)
     install_guards()
     install_observer(torch)
+    # The kernel's last layer (isolation.confine): from here on no process, no exec, no IPC, no Unix
+    # socket, no signal but to itself, and on CPU runs no new thread.
+    seccomp = isolation.confine(threads=cuda)
+    sys.path.insert(0, scratch)
 
     def send(obj):
         try:
@@ -326,7 +388,8 @@ def main(rfd, wfd, scratch, data_mb=0, cuda=False):
         return data.to(device)
 
     main_pid = os.getpid()
-    send({"ready": True, "torch": torch.__version__, "cuda": bool(torch.cuda.is_available())})
+    send({"ready": True, "torch": torch.__version__, "cuda": bool(torch.cuda.is_available()), "seccomp": seccomp,
+          "witness": witness})
     modules = {}
     while True:
         try:
@@ -338,6 +401,7 @@ def main(rfd, wfd, scratch, data_mb=0, cuda=False):
         if op == "load":
             name = req["module"]
             del _violations[:]
+            _violations.step = -1
             try:
                 modules[name] = importlib.import_module(name)
                 if os.getpid() != main_pid:
@@ -354,6 +418,7 @@ def main(rfd, wfd, scratch, data_mb=0, cuda=False):
             send(resp)
         elif op == "unittest":
             del _violations[:]
+            _violations.step = -2  # instructor tests may use autograd: the grader ignores these
             run_unittest(req, scratch, send, main_pid)
             del _violations[:]
         else:
@@ -364,8 +429,9 @@ def run_call(req, modules, scratch, torch):
     inputs = req["inputs"]
     outs = []
     results = []
-    for step in req["steps"]:
+    for index, step in enumerate(req["steps"]):
         del _violations[:]
+        _violations.step = index
         res = {"ok": False, "violations": []}
         results.append(res)
         try:

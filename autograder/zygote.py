@@ -13,7 +13,8 @@ forked and orphaned. It tells the grader each worker's pid and, when a worker en
 Protocol on a SOCK_SEQPACKET socket (one JSON object per message):
     <- {"ready": true}                                   once torch is imported
     -> {"id": k, "scratch", "user": [uid, gid] | null, "nproc", "fsize_mb", "data_mb", "cuda", "env"}
-       with four fds attached: request pipe (read), response pipe (write), output, network flag
+       with five fds attached: request pipe (read), response pipe (write), output, layers report,
+       witness (the operator observer's record, worker.py)
     <- {"id": k, "pid": p}
     <- {"exit": p, "code": c}                            c as subprocess's returncode (-signal)
 """
@@ -30,9 +31,11 @@ STARTUP_TIMEOUT = 90.0  # default seconds to start Python and import torch (a wo
 
 
 def worker_env(scratch):
-    """The whole environment of a worker (nothing of the grader's own leaks through)."""
+    """The whole environment of a worker (nothing of the grader's own leaks through). One thread
+    for every math library: a CPU worker may not start threads (isolation.confine)."""
     env = {"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8",
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONHASHSEED": "0"}
     for key in ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):
         if key in os.environ:
@@ -43,11 +46,16 @@ def worker_env(scratch):
 def serve(sock_fd, kit_root):
     import torch  # noqa: F401  (the point of the zygote: paid once)
 
-    from . import sandbox, wire, worker
+    from . import isolation, sandbox, wire, worker
 
     sys.modules["_ag_wire"] = wire
+    sys.modules["_ag_isolation"] = isolation
+    worker.preload()  # once for every child, before any student path exists
+    isolation.not_dumpable()
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        libc.prctl(isolation.PR_SET_PDEATHSIG, 9, 0, 0, 0)  # it goes with the grader that started it
     except Exception:
         pass
     sock = socket.socket(fileno=sock_fd)
@@ -69,7 +77,7 @@ def serve(sock_fd, kit_root):
             os.read(wake_r, 4096)
         if sock in ready:
             try:
-                msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
+                msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 5)
             except OSError:
                 msg, fds = b"", []
             if not msg:  # the grader is gone
@@ -101,15 +109,16 @@ def _child(req, fds, kit_root, sandbox, worker):
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        req_r, resp_w, out_w, flag_w = fds
+        req_r, resp_w, out_w, flag_w, witness_w = fds
         os.setsid()
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(out_w, 1)
         os.dup2(out_w, 2)
         user = tuple(req["user"]) if req["user"] else None
-        sandbox.enter_sandbox(user, req["nproc"], req["fsize_mb"], flag_w)
-        keep = {0, 1, 2, req_r, resp_w}
+        sandbox.enter_sandbox(user, req["nproc"], req["fsize_mb"], flag_w, req["scratch"], req["private"],
+                              req["tmpfs_mb"])
+        keep = {0, 1, 2, req_r, resp_w, witness_w}
         for name in os.listdir("/proc/self/fd"):  # the zygote's socket and pipes included
             if int(name) not in keep:
                 try:
@@ -123,6 +132,6 @@ def _child(req, fds, kit_root, sandbox, worker):
 
         tempfile.tempdir = None
         sys.path[:] = [p for p in sys.path if p != kit_root]
-        worker.main(req_r, resp_w, req["scratch"], req["data_mb"], req["cuda"])
+        worker.main(req_r, resp_w, req["scratch"], req["data_mb"], req["cuda"], witness_w)
     finally:
         os._exit(70)

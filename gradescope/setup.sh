@@ -54,6 +54,14 @@ fi
 say "installing the pins of $PINS"
 "${PIP[@]}" -r "$PINS"
 
+# The worker's seccomp filter goes through libseccomp (a system library: Ubuntu's apt itself needs it).
+if ! "$VENV/bin/python" -c "import pyseccomp" 2>/dev/null && command -v apt-get >/dev/null 2>&1; then
+    say "libseccomp is missing: installing libseccomp2 with apt-get"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y libseccomp2
+fi
+"$VENV/bin/python" -c "import pyseccomp" || say "WARNING: no libseccomp: workers run without their seccomp layer" >&2
+
 cd "$SOURCE"
 "$VENV/bin/python" tools/worker_python_access.py
 say "smoke check: import torch, autograder.registry"

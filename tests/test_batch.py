@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 import zipfile
 
 import pytest
@@ -540,3 +541,404 @@ def test_progress_is_drawn_on_a_terminal_only(monkeypatch):
     text = tty.getvalue()
     assert text.startswith("\r[") and "3/10" in text and "1.0/min" in text and "ETA 7m00s" in text
     assert "last: alice 6/6" in text and "the grader failed on bob\n" in text and text.endswith("\n")
+
+
+# --------------------------------------------------------------------------- privacy (issue 18, item 6)
+def _modes(paths):
+    return {p: stat.S_IMODE(os.stat(p).st_mode) for p in paths}
+
+
+def _assert_owner_only(folder, top=True):
+    """Every folder under `folder` is 0700 and every file 0600 (`folder` itself too when top)."""
+    wrong = []
+    for here, dirs, files in os.walk(folder):
+        if here != folder or top:
+            mode = stat.S_IMODE(os.stat(here).st_mode)
+            if mode != 0o700:
+                wrong.append("%s %04o" % (here, mode))
+        for name in files:
+            mode = stat.S_IMODE(os.stat(os.path.join(here, name)).st_mode)
+            if mode != 0o600:
+                wrong.append("%s %04o" % (os.path.join(here, name), mode))
+    assert not wrong, wrong
+
+
+def test_outputs_are_owner_only(full, tmp_path):
+    out = full[0]
+    _assert_owner_only(out)  # made by grade-batch: hidden details and other students' results are the owner's
+    assert {"scores.csv", "summary.md", "summary.json", "batch.json", "results"} <= set(os.listdir(out))
+    merged = str(tmp_path / "merged")
+    assert cli.main(["merge", out, "-o", merged]) == 0
+    _assert_owner_only(merged)
+
+
+def test_overlapping_batches_change_no_folder_mode(tmp_path):
+    """Two shards of one class graded at once on one host (as a Slurm array does when its tasks share
+    a node): no folder's mode changes at any moment (the old save-hide-restore of DIR's and OUT's
+    modes let the first to finish open them while the other still graded), the output folders that
+    existed keep their modes and get a warning, and what is written into them is owner-only."""
+    src = tmp_path / "class"
+    for name in ("ann", "bob", "cyd", "dee"):
+        copy_solutions(str(src / name))
+    outs = [str(tmp_path / "out-1"), str(tmp_path / "out-2")]
+    os.mkdir(outs[0], 0o755)
+    os.mkdir(outs[1], 0o750)
+    watched = [str(src)] + [str(src / n) for n in os.listdir(str(src))] + outs
+    for path, mode in zip(watched, [0o755, 0o755, 0o711, 0o750, 0o755, 0o755, 0o750]):
+        os.chmod(path, mode)
+    before = _modes(watched)
+    procs = [subprocess.Popen([sys.executable, "-m", "autograder", "grade-batch", str(src), "-o", out,
+                               "--shard", "%d/2" % k, "--jobs", "2", "--device", "cpu", "--functions", FUNCTIONS[0]],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for k, out in enumerate(outs, 1)]
+    changed, samples = [], 0
+    deadline = time.monotonic() + 300
+    try:
+        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            now = _modes(watched)
+            samples += 1
+            if now != before:
+                changed.append({p: "%04o" % m for p, m in now.items() if m != before[p]})
+            time.sleep(0.002)
+        results = [p.communicate(timeout=60) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert not changed, changed[:3]
+    assert _modes(watched) == before
+    for p, (stdout, stderr) in zip(procs, results):
+        assert p.returncode == 0, stdout + stderr
+    assert samples > 10
+    for out, (stdout, _) in zip(outs, results):
+        assert "is open to other users" in stdout and "chmod go-rwx" in stdout, stdout
+        _assert_owner_only(out, top=False)
+        assert len(os.listdir(os.path.join(out, "results"))) == 2
+    merged = str(tmp_path / "merged")
+    assert cli.main(["merge"] + outs + ["-o", merged]) == 0
+    _assert_owner_only(merged)
+    assert {r["status"] for r in by_student(merged).values()} == {"graded"}
+
+
+def test_workers_never_see_the_class_or_the_outputs_and_isolation_is_summarized(tmp_path, monkeypatch):
+    """While a batch grades, the class folder and its output folder are in sandbox.PRIVATE_PATHS (every
+    worker's mount namespace covers them), a zip is unpacked into a private folder outside both, and
+    the paths are taken out afterwards (one another batch of this process still holds stays; one that
+    was there before stays). Each grading's isolation layers reach grading.json, summary.json,
+    summary.md and the merge."""
+    from autograder import sandbox
+
+    src = tmp_path / "class"
+    copy_solutions(str(src / "ann"))
+    os.makedirs(str(tmp_path / "zips"))
+    zip_folder(SOLUTIONS, str(src / "bob.zip"))
+    out = str(tmp_path / "out")
+    layers = {"ann": {"mount namespace": "active", "seccomp": "not available: no libseccomp here"},
+              "bob": {"mount namespace": "active", "seccomp": "active"}}
+    seen = {}
+    real = runner.grade
+
+    def grade(submission, plan, *a, **k):
+        key = "ann" if os.path.basename(submission) == "ann" else "bob"
+        seen[key] = (submission, stat.S_IMODE(os.stat(submission).st_mode), set(sandbox.PRIVATE_PATHS))
+        report = real(submission, plan, *a, **k)
+        report.isolation = dict(layers[key])
+        return report
+
+    monkeypatch.setattr(runner, "grade", grade)
+    monkeypatch.setattr(sandbox, "PRIVATE_PATHS", {"/already/private"})
+    code, stdout, err = run(options(str(src), out, functions=FUNCTIONS[:1]))
+    assert code == 0, stdout + err
+    assert set(seen) == {"ann", "bob"}
+    for key, (folder, mode, private) in seen.items():
+        assert {str(src), out, "/already/private"} <= private, private
+    folder, mode, _ = seen["bob"]
+    assert mode == 0o700 and not folder.startswith(str(src)) and not folder.startswith(out)
+    assert not os.path.exists(folder)  # the unpacked zip is gone
+    assert sandbox.PRIVATE_PATHS == {"/already/private"}
+
+    with batch.private(["/x"]):  # two batches of one process that overlap
+        with batch.private(["/x", "/already/private"]):
+            assert {"/x", "/already/private"} <= sandbox.PRIVATE_PATHS
+        assert "/x" in sandbox.PRIVATE_PATHS  # the first still grades
+    assert sandbox.PRIVATE_PATHS == {"/already/private"}
+
+    rec = json.load(open(os.path.join(out, "results", "ann", "grading.json")))
+    assert rec["isolation"] == layers["ann"]
+    merged = str(tmp_path / "merged")
+    assert cli.main(["merge", out, "-o", merged]) == 0
+    for folder in (out, merged):
+        iso = json.load(open(os.path.join(folder, "summary.json")))["isolation"]
+        assert (iso["gradings"], iso["reported"]) == (2, 2)
+        assert {e["layer"]: (e["active"], e["not_available"]) for e in iso["layers"]} == {
+            "mount namespace": (2, 0), "seccomp": (1, 1)}
+        assert [e["reasons"] for e in iso["layers"] if e["layer"] == "seccomp"] == [
+            [{"reason": "no libseccomp here", "gradings": 1}]]
+        md = open(os.path.join(folder, "summary.md")).read()
+        assert "## Isolation" in md and "| mount namespace | 2 of 2 | 0 |" in md
+        assert "| seccomp | 1 of 2 | 1 (1 × no libseccomp here) |" in md
+
+
+SPY = """\
+import os as _os
+import time as _time
+
+_BASE, _FILES, _FOLDERS = %r, %r, %r
+_state = {}
+
+
+def _look():
+    \"\"\"What this student can read of the others once the other shard has ended (the test says when).\"\"\"
+    if "seen" in _state:
+        return _state["seen"]
+    deadline = _time.monotonic() + 8
+    while not _os.path.exists(_os.path.join(_BASE, "go")):
+        if _time.monotonic() > deadline:
+            return []  # not yet: look in the next call
+        _time.sleep(0.05)
+    seen = []
+    for path in _FILES:
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+            seen.append(path)
+        except OSError:
+            pass
+    for path in _FOLDERS:
+        try:
+            if _os.listdir(path):
+                seen.append(path + "/")
+        except OSError:
+            pass
+    _state["seen"] = seen
+    return seen
+
+
+"""
+SPY_CALL = [("next_h = torch.tanh(x @ Wx + prev_h @ Wh + b)  # (N, H)",
+             "_seen = _look()\n    if _seen:\n        raise RuntimeError('SAW %r' % (_seen,))\n"
+             "    next_h = torch.tanh(x @ Wx + prev_h @ Wh + b)  # (N, H)")]
+SLOW_CALL = [("next_h = torch.tanh(x @ Wx + prev_h @ Wh + b)  # (N, H)",
+              "__import__('time').sleep(1.5)\n    next_h = torch.tanh(x @ Wx + prev_h @ Wh + b)  # (N, H)")]
+
+
+def test_a_student_cannot_read_the_class_or_another_shard_when_that_shard_ends(tmp_path):
+    """The issue's case: shard 2 (a slow victim) is grading when shard 1 (a spy) starts; shard 2 ends
+    while the spy is still being graded, and the spy then tries the victim's source, the class folder
+    and shard 2's results. (The old save-hide-restore gave the class folder back its mode when shard 2
+    ended, and shard 2's results were readable by all.) The class sits outside /tmp, which workers
+    get a private copy of, in a folder the sandbox uid can pass through, as a real class would."""
+    base = tempfile.mkdtemp(prefix=".ag-test-spy-", dir=ROOT)
+    os.chmod(base, 0o711)
+    try:
+        _spy_and_victim(base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _spy_and_victim(base):
+    src, outs = os.path.join(base, "class"), [os.path.join(base, "out-1"), os.path.join(base, "out-2")]
+    make_variant(os.path.join(src, "victim"), "rnn_layers.py", SLOW_CALL)  # shard 2 of 2
+    spy = os.path.join(src, "spy")  # shard 1 of 2
+    make_variant(spy, "rnn_layers.py", SPY_CALL)
+    victim_result = os.path.join(outs[1], "results", "victim", "results.json")
+    with open(os.path.join(spy, "rnn_layers.py")) as f:
+        text = f.read()
+    with open(os.path.join(spy, "rnn_layers.py"), "w") as f:
+        f.write(SPY % (base, [os.path.join(src, "victim", "rnn_layers.py"), victim_result], [src, outs[1], outs[0]]))
+        f.write(text)
+    for here, dirs, files in os.walk(src):
+        os.chmod(here, 0o755)
+        for name in files:
+            os.chmod(os.path.join(here, name), 0o644)
+
+    def start(k):
+        return subprocess.Popen([sys.executable, "-m", "autograder", "grade-batch", src, "-o", outs[k - 1],
+                                 "--shard", "%d/2" % k, "--jobs", "1", "--device", "cpu", "--functions", FUNCTIONS[0]],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    victim = start(2)
+    spying = None
+    try:
+        deadline = time.monotonic() + 120
+        while victim.poll() is None and not os.path.exists(os.path.join(outs[1], "batch.json")):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(1.0)  # shard 2 grades its slow victim now
+        spying = start(1)
+        v_out, v_err = victim.communicate(timeout=240)
+        assert victim.returncode == 0, v_out + v_err
+        assert spying.poll() is None  # still grading the spy: it looks now
+        open(os.path.join(base, "go"), "w").close()
+        s_out, s_err = spying.communicate(timeout=240)
+        assert spying.returncode == 0, s_out + s_err
+    finally:
+        for p in (victim, spying):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+    with open(os.path.join(outs[0], "results", "spy", "results.json")) as f:
+        spied = f.read()
+    layers = batchreport.load_record(outs[0], "spy").get("isolation") or {}
+    if layers and layers.get("mount namespace") != "active":
+        pytest.skip("no mount namespace here (%s): the class folder is only as private as its own mode"
+                    % layers.get("mount namespace"))
+    assert "SAW" not in spied, [ln for ln in spied.split("\\n") if "SAW" in ln][:2]
+    assert by_student(outs[1])["victim"]["total"] == "2"
+
+
+# --------------------------------------------------------------------------- hostile inputs (items 9, 10)
+def _chain(top, name, levels, leaf=None):
+    """`levels` folders named `name`, each inside the last, under `top`; `leaf` a file at the bottom.
+    Made through folder descriptors: the whole path is far longer than PATH_MAX."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(levels):
+            os.mkdir(name, dir_fd=fd)
+            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        if leaf:
+            f = os.open(leaf, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+            os.write(f, b"x = 1\n")
+            os.close(f)
+    finally:
+        os.close(fd)
+
+
+def _remove_chain(top, name):
+    """Remove what _chain made, a level at a time from the top (no recursion, no long path)."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        while os.path.lexists(os.path.join(top, name)):
+            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            try:
+                children = os.listdir(sub)
+                for child in children:
+                    if child != name:
+                        os.unlink(child, dir_fd=sub)
+            finally:
+                os.close(sub)
+            if name in children:
+                os.rename(name + "/" + name, ".up", src_dir_fd=fd, dst_dir_fd=fd)
+                os.rmdir(name, dir_fd=fd)
+                os.rename(".up", name, src_dir_fd=fd, dst_dir_fd=fd)
+            else:
+                os.rmdir(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def test_a_folder_nested_thousands_deep_is_looked_at_and_the_class_graded(tmp_path):
+    """A student folder 1200 levels deep (past Python's recursion limit) and one whose path runs
+    past PATH_MAX: discovery walks both, the class is graded; the one with files at its top is graded,
+    the one whose only file is at the bottom is a bad input that says why."""
+    src = tmp_path / "class"
+    copy_solutions(str(src / "good"))
+    copy_solutions(str(src / "deep"))
+    os.makedirs(str(src / "long"))
+    chains = [(str(src / "deep"), "d", 1200), (str(src / "long"), "L" * 100, 1100)]
+    try:
+        for top, name, levels in chains:
+            _chain(top, name, levels, leaf="bottom.py")
+        found = discovery.discover(str(src), registry.FILES)
+        problems = {it.key: it.problem for it in found.items}
+        assert problems["good"] is None and problems["deep"] is None
+        assert "empty submission" in problems["long"] and "nest deeper" in problems["long"], problems["long"]
+        code, stdout, err = run(options(str(src), str(tmp_path / "out"), functions=FUNCTIONS[:1]))
+        assert code == 0, stdout + err
+        rows = by_student(str(tmp_path / "out"))
+        assert (rows["good"]["total"], rows["deep"]["total"], rows["deep"]["status"]) == ("2", "2", "graded")
+        assert rows["long"]["status"] == "bad input" and "nest deeper" in rows["long"]["note"]
+    finally:
+        for top, name, _ in chains:
+            if os.path.isdir(top):
+                _remove_chain(top, name)
+
+
+def test_zips_whose_members_cannot_all_be_unpacked_are_bad_inputs_and_stay_so(tmp_path):
+    """helper.py beside helper.py/inner.py (either order), one path twice with different contents, a
+    path too long to unpack: bad inputs with their reason, not "grader failed" on every resume."""
+    src = tmp_path / "class"
+    copy_solutions(str(src / "good"))
+    with open(os.path.join(SOLUTIONS, "rnn_layers.py"), "rb") as f:
+        code_bytes = f.read()
+    cases = {
+        "clash": [("rnn_layers.py", code_bytes), ("helper.py", b"x = 1\n"), ("helper.py/inner.py", b"y = 2\n")],
+        "clash2": [("hw/helper.py/inner.py", b"y = 2\n"), ("hw/rnn_layers.py", code_bytes), ("hw/helper.py", b"x\n")],
+        "twice": [("rnn_layers.py", code_bytes), ("rnn_layers.py", b"x = 1\n")],
+        "long": [("rnn_layers.py", code_bytes), ("/".join(["L" * 200] * 30) + "/x.py", b"x = 1\n")],
+    }
+    for name, members in cases.items():
+        with zipfile.ZipFile(str(src / (name + ".zip")), "w") as zf, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Duplicate name": that is the point
+            for member, data in members:
+                zf.writestr(member, data)
+    reasons = {"clash": "helper.py is a file, and a folder in helper.py/inner.py",
+               "clash2": "hw/helper.py is a file, and a folder in hw/helper.py/inner.py",
+               "twice": "holds rnn_layers.py twice", "long": "nested too deep"}
+    for name, reason in reasons.items():
+        with pytest.raises(discovery.BadInput, match="conflict|twice|too deep") as e:
+            discovery.read_zip(str(src / (name + ".zip")))
+        assert reason in str(e.value)
+    out = str(tmp_path / "out")
+    for attempt in range(2):  # the second run is a resume: nothing fails again, nothing is retried
+        code, stdout, err = run(options(str(src), out, functions=FUNCTIONS[:1]))
+        assert code == 0 and "grader failed" not in stdout, stdout + err
+        rows = by_student(out)
+        assert rows["good"]["total"] == "2"
+        for name, reason in reasons.items():
+            assert rows[name]["status"] == "bad input" and reason in rows[name]["note"], rows[name]
+    assert "nothing left to grade: 1 already done, 4 bad inputs" in stdout
+
+
+def test_csv_cells_that_could_be_formulas_are_escaped(tmp_path):
+    """Names from a Gradescope export that begin with =, +, -, @, a tab or a carriage return reach
+    scores.csv (and a merge's) behind a single quote; numbers stay numbers."""
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "submission_metadata.yml").write_text("""\
+submission_1:
+  :submitters:
+  - :name: =HYPERLINK("http://evil.example","x")
+    :sid: '-2+3'
+    :email: '@evil.example'
+submission_2:
+  :submitters:
+  - :name: '@SUM(A1:A2)'
+submission_3:
+  :submitters:
+  - :name: '+cmd|'' /C calc''!A0'
+  :score: -1.5
+submission_4:
+  :submitters:
+  - :name: "\\t-Tab\\r"
+    :sid: '+77'
+submission_5:
+  :submitters:
+  - :name: Ann-Marie O'Neil
+    :sid: '1005'
+  :score: 3.0
+""")  # no folders: five bad inputs, nothing to grade
+    out = str(tmp_path / "out")
+    code, stdout, err = run(options(str(export), out))
+    assert code == 0, stdout + err
+    merged = str(tmp_path / "merged")
+    assert cli.main(["merge", out, "-o", merged]) == 0
+    for folder in (out, merged):
+        header, rows = read_csv(folder)
+        cells = [c for row in rows for c in row]
+        assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r") and c != "-1.5"], cells
+        rows = {r[header.index("name")]: dict(zip(header, r)) for r in rows}
+        assert set(rows) == {"'=HYPERLINK(\"http://evil.example\",\"x\")", "'@SUM(A1:A2)", "'+cmd|' /C calc'!A0",
+                             "'-Tab", "Ann-Marie O'Neil"}
+        first = rows["'=HYPERLINK(\"http://evil.example\",\"x\")"]
+        assert (first["student"], first["sid"], first["email"]) == ("'-2+3", "'-2+3", "'@evil.example")
+        assert rows["'@SUM(A1:A2)"]["student"].startswith("'@SUM")
+        assert rows["'+cmd|' /C calc'!A0"]["gradescope_score"] == "-1.5"  # a score the kit wrote: a number
+        assert (rows["'-Tab"]["sid"], rows["'-Tab"]["student"]) == ("'+77", "'+77")
+        assert (rows["Ann-Marie O'Neil"]["student"], rows["Ann-Marie O'Neil"]["gradescope_score"]) == ("1005", "3")
+    assert batchreport.csv_cell("=1+1") == "'=1+1" and batchreport.csv_cell("-7") == "'-7"
+    assert batchreport.csv_cell("a=b") == "a=b" and batchreport.csv_cell(None) == ""
+    assert batchreport.csv_cell("\tx") == "'\tx" and batchreport.csv_cell("\r=1") == "'\r=1"

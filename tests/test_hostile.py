@@ -338,3 +338,291 @@ def test_files_left_in_shared_folders_are_removed(plans, tmp_path):
 def test_a_huge_return_value_is_refused_without_taking_the_grader_down(plans, tmp_path):
     body = "return torch.zeros(6_000_000, dtype=torch.float64), (x, W.shape[0])\n"
     expect_exact(grade(attack(tmp_path, body), plans), words="too large")  # the backward's check calls it
+
+
+# --------------------------------------------------------------------------- integrity, round two (issue 18)
+def _grade_within(seconds, *args, **kw):
+    """runner.grade in a thread: (report, seconds taken); fails if it has not returned in time (the
+    old grader blocked forever on its write to a worker that stopped reading)."""
+    box = {}
+
+    def go():
+        start = time.monotonic()
+        box["report"] = runner.grade(*args, **kw)
+        box["seconds"] = time.monotonic() - start
+
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), "grading still blocked after %d s" % seconds
+    return box["report"], box["seconds"]
+
+
+# On the vectorisation check's input (N=128), the worker shrinks its request pipe to one page (its only
+# pipe opened read-only: stdin is /dev/null) and never reads again: the next request, of the same size,
+# does not fit.
+STOP_READING = """if x.shape[0] >= 100:
+    import fcntl, os, time
+    for fd in os.listdir('/proc/self/fd'):
+        try:
+            kind = os.readlink('/proc/self/fd/' + fd)
+            flags = [l for l in open('/proc/self/fdinfo/' + fd) if l.startswith('flags:')][0]
+        except OSError:
+            continue
+        if kind.startswith('pipe:') and int(flags.split()[1], 8) & 3 == 0:
+            fcntl.fcntl(int(fd), 1031, 4096)  # F_SETPIPE_SZ
+    os.read = lambda *a: time.sleep(10 ** 6)
+"""
+
+
+def test_a_worker_that_stops_reading_its_requests_cannot_hold_the_grader(plans, tmp_path):
+    """The worker answers, then never reads again: the grader's next request, larger than the pipe, must
+    time out like any call (the old grader blocked for good in its write: no results.json, and neither
+    the budget, the memory watchdog nor Ctrl-C got a turn)."""
+    from autograder import speed
+
+    report, seconds = _grade_within(120, attack(tmp_path, STOP_READING), plans(["rnn_layers"]), FAST)
+    for fr in report.functions:
+        failed = [c for c in fr.checks if not c.passed]
+        if fr.fn.name in EMBED:  # only the vectorisation check ran on the large input
+            assert [c.short for c in failed] == [speed.NAME], [(c.name, c.message) for c in failed]
+            assert "stopped reading its inputs" in failed[0].message, failed[0].message
+        else:
+            assert not failed, (fr.fn.name, [(c.name, c.message) for c in failed])
+
+
+LSTM_IN_A_CHILD = """
+    import os, pickle
+    r, w = os.pipe()
+    if os.fork() == 0:
+        lstm = torch.nn.LSTM(W.shape[1], W.shape[1], batch_first=True).double()
+        os.write(w, pickle.dumps(lstm(W[x].detach())[0].sum().item()))
+        os._exit(0)
+    os.close(w)
+    os.read(r, 1 << 16)
+"""
+
+
+def test_no_student_call_can_create_a_process(plans, tmp_path):
+    """nn.LSTM in a forked child (whose operators the observer never sees) gave full marks: a call that
+    tries to fork now fails, at the kernel (seccomp), with the function's points."""
+    report = grade(attack(tmp_path, LSTM_IN_A_CHILD), plans)
+    expect_exact(report, words="Operation not permitted")
+    assert report.isolation.get("seccomp") == "active", report.isolation
+
+
+def test_no_student_call_can_start_a_thread_on_cpu(plans, tmp_path):
+    """A thread runs outside the observer's reach (its function-mode stack is the thread's own)."""
+    body = ("import threading\n"
+            "box = []\n"
+            "t = threading.Thread(target=lambda: box.append(torch.nn.functional.embedding(x, W)))\n"
+            "t.start()\n"
+            "t.join()\n"
+            "return box[0], (x, W.shape[0])\n")
+    expect_exact(grade(attack(tmp_path, body), plans), zero={"word_embedding_forward", "word_embedding_backward"},
+                 words="can't start new thread")
+
+
+def test_clearing_the_record_in_the_worker_does_not_hide_a_forbidden_operator(plans, tmp_path):
+    """The observer's record reaches the grader as each operator runs (the witness pipe): emptying the
+    worker's own list afterwards, through gc, changes nothing."""
+    body = ("import gc\n"
+            "out = torch.nn.functional.embedding(x, W)\n"
+            "for o in gc.get_objects():\n"
+            "    if isinstance(o, list) and any(isinstance(v, str) and 'embedding' in v for v in o[:3]):\n"
+            "        del o[:]\n"
+            "return out, (x, W.shape[0])\n")
+    report = grade(attack(tmp_path, body), plans)
+    expect_exact(report, zero={"word_embedding_forward"})
+    assert "does not allow" in messages(report, "word_embedding_forward")
+
+
+def test_closing_the_record_is_itself_a_violation(plans, tmp_path):
+    """A student who finds the record through gc, points its pipe at /dev/null, then empties the list:
+    the grader sees its witness pipe is no longer the worker's, and that is a violation of its own."""
+    body = ("import gc, os\n"
+            "rec = [o for o in gc.get_objects() if type(o).__name__ == '_Record'][0]\n"
+            "os.dup2(os.open('/dev/null', os.O_WRONLY), rec.fd)\n"
+            "out = torch.nn.functional.embedding(x, W)\n"
+            "del rec[:]\n"
+            "return out, (x, W.shape[0])\n")
+    report = grade(attack(tmp_path, body), plans)
+    assert scores(report)["word_embedding_forward"] == 0
+    assert "operator record" in messages(report, "word_embedding_forward")
+
+
+@root_only
+def test_system_v_shared_memory_is_refused_and_nothing_outlives_grading(plans, tmp_path):
+    """A segment could hold the hidden inputs for the next student of a batch on the same uid."""
+    body = ("import ctypes\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "ident = libc.shmget(0x5ead, 1 << 20, 0o1666)\n"
+            "if ident < 0:\n"
+            "    raise OSError(ctypes.get_errno(), 'shmget refused')\n")
+    report = grade(attack(tmp_path, body), plans)
+    expect_exact(report, words="shmget refused")
+    with open("/proc/sysvipc/shm") as f:
+        owners = [line.split()[7] for line in f.read().splitlines()[1:]]
+    assert str(report.sandbox_uid) not in owners
+
+
+@root_only
+def test_files_anywhere_writable_do_not_outlive_grading(plans, tmp_path):
+    """/run/lock, /var/tmp, /dev/shm, /tmp: every world-writable place is the worker's own, empty tmpfs,
+    and everything else is read-only."""
+    token = "ag-left-%d" % os.getpid()
+    places = ["/run/lock/" + token, "/var/tmp/" + token, "/dev/shm/" + token, "/tmp/" + token]
+    body = ("wrote = []\n"
+            "for p in %r:\n"
+            "    try:\n        open(p, 'w').write('hidden inputs')\n        wrote.append(p)\n"
+            "    except OSError:\n        pass\n"
+            "try:\n    open(%r, 'w').write('x')\nexcept OSError as e:\n    ro = e.strerror\n"
+            "raise RuntimeError('wrote %%s; kit: %%s' %% (wrote, ro))\n") % (places, os.path.join(ROOT, "course.toml"))
+    report = grade(attack(tmp_path, body), plans)
+    expect_exact(report, words="Read-only file system")
+    for p in places:
+        assert not os.path.exists(p), p
+
+
+@root_only
+def test_unix_sockets_reached_by_path_are_blocked(plans, tmp_path):
+    path = "/tmp/ag-sock-%d" % os.getpid()
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    os.chmod(path, 0o777)  # anyone may connect, by the file's modes
+    server.listen(1)
+    server.settimeout(10)
+    accepted = []
+
+    def serve():
+        try:
+            accepted.append(server.accept())
+        except OSError:
+            pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    body = ("import socket\n"
+            "try:\n    s = socket.socket(socket.AF_UNIX)\n    s.connect(%r)\n    s.sendall(b'leak')\n"
+            "except OSError as e:\n    raise RuntimeError('no unix socket: %%s' %% e)\n") % path
+    try:
+        report = grade(attack(tmp_path, body), plans)
+    finally:
+        server.close()
+        os.unlink(path)
+        t.join(timeout=12)
+    expect_exact(report, words="no unix socket")
+    assert not accepted
+
+
+def _descendants(pid):
+    kids = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/%s/stat" % name) as f:
+                    kids.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(name))
+            except (OSError, IndexError, ValueError):
+                continue
+    out, todo = [], [pid]
+    while todo:
+        for child in kids.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _uid(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            return int(next(line for line in f if line.startswith("Uid:")).split()[1])
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+@root_only
+@pytest.mark.parametrize("forkserver", [True, False], ids=["forked worker", "fresh worker"])
+def test_no_worker_outlives_a_killed_grader(tmp_path, forkserver):
+    sub = attack(tmp_path, "", at_import="import time\ntime.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade", sub, "--device", "cpu", "--files",
+                             "rnn_layers"] + ([] if forkserver else ["--no-forkserver"]),
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def workers():  # the grader's descendants that run as the sandbox uid (the zygote runs as root)
+        return [p for p in _descendants(proc.pid) if _uid(p) not in (None, 0)]
+
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not workers():
+            time.sleep(0.2)
+        time.sleep(1.0)  # importing the student's module by now: it sleeps there
+        assert workers(), "no worker started"
+        left = _descendants(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    time.sleep(2)
+    alive = [p for p in left if os.path.exists("/proc/%d" % p) and open("/proc/%d/stat" % p).read().split()[2] != "Z"]
+    assert not alive, "processes outlived the grader: %s" % alive
+
+
+def test_where_threads_are_allowed_a_students_thread_runs_under_the_observer():
+    """CUDA runs allow threads (the driver needs them): a thread the student starts gets the observer on
+    its own function-mode stack, so an operator it runs is seen. (In a subprocess: the observer's guards
+    patch torch for good.)"""
+    code = textwrap.dedent("""
+        import threading, torch
+        from autograder import worker
+        observed = worker.install_observer(torch)
+        def student(W):
+            box = []
+            t = threading.Thread(target=lambda: box.append(torch.nn.functional.embedding(torch.tensor([0]), W)))
+            t.start()
+            t.join()
+            return box[0]
+        observed(student, (torch.randn(3, 2),), {"embedding": "EMBEDDING"})
+        print(list(worker._violations))
+        """)
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "EMBEDDING" in r.stdout, r.stdout + r.stderr
+
+
+@root_only
+def test_where_the_kernel_refuses_a_mount_namespace_files_anywhere_are_swept(plans, tmp_path, monkeypatch):
+    """Docker's default profile refuses namespaces to root: then everything the sandbox uid left in any
+    world-writable folder of the host is deleted before the uid goes back."""
+    from autograder import isolation
+
+    monkeypatch.setattr(sandbox, "SPAWNER", None)  # fresh workers: enter() runs in this process's image
+    monkeypatch.setattr(isolation, "CLONE_NEWNS", 1 << 40)  # not a flag: unshare() refuses it
+    token = "/run/lock/ag-left-%d" % os.getpid()
+    body = "open(%r, 'w').write('left')\nraise RuntimeError('planted')\n" % token
+    try:
+        report = grade(attack(tmp_path, body), plans)
+        assert report.isolation["mount namespace"].startswith("not available"), report.isolation
+        expect_exact(report, words="planted")
+        assert not os.path.exists(token)
+    finally:
+        if os.path.exists(token):
+            os.unlink(token)
+
+
+@root_only
+def test_system_v_objects_of_a_sandbox_uid_are_removed():
+    """The sweep's second half, for hosts without an IPC namespace or seccomp: what the uid made goes."""
+    uid = sandbox.SANDBOX_UID + sandbox.MAX_SLOTS + 7  # no lease ever hands this one out
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        import ctypes
+        os.setgid(uid)
+        os.setuid(uid)
+        libc = ctypes.CDLL(None, use_errno=True)
+        os.write(w, str(libc.shmget(0, 4096, 0o1600)).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    ident = int(os.read(r, 64))
+    assert ident >= 0
+    assert sandbox.remove_user_ipc(uid) == 1
+    with open("/proc/sysvipc/shm") as f:
+        assert str(ident) not in [line.split()[1] for line in f.read().splitlines()[1:]]

@@ -356,3 +356,71 @@ def test_the_cli_merges_instructor_entries_into_results_json(tmp_path):
     assert [(t["name"], t["score"], t["max_score"]) for t in mine] == [("The last file still runs", 1.0, 1.0)]
     assert data["score"] == sum(t.get("score", 0) for t in data["tests"])
     assert "Instructor tests: 1 / 1." in data["output"] and "The last file still runs" in r.stdout
+
+
+# --------------------------------------------------------------------------- the file's text
+STATIC = '''
+import unittest
+from gradescope_utils.autograder_utils.decorators import number, partial_credit, tags, weight as points
+
+POINTS = 5
+LABEL: str = "lm"
+
+
+class Base(unittest.TestCase):
+    @points(1)
+    def test_inherited(self):
+        """Inherited from Base"""
+
+
+class Derived(Base):
+    SCALE = 2
+
+    @partial_credit(SCALE)
+    @number(POINTS)
+    @tags(LABEL, "x")
+    def test_own(self, set_score=None):
+        pass
+
+    @unittest.skip("not today")
+    @points(7)
+    def test_skipped(self):
+        pass
+
+
+@unittest.skip("the whole class")
+class Skipped(unittest.TestCase):
+    @points(POINTS)
+    def test_never(self):
+        pass
+'''
+
+
+def test_static_tests_read_constants_aliases_and_inherited_tests():
+    tests = {m["id"]: m for m in instructor.static_tests(STATIC, "test_static")}
+    assert sorted(tests) == ["test_static.Base.test_inherited", "test_static.Derived.test_inherited",
+                             "test_static.Derived.test_own"]
+    assert tests["test_static.Derived.test_inherited"]["weight"] == 1.0
+    assert tests["test_static.Derived.test_inherited"]["name"] == "Inherited from Base"
+    own = tests["test_static.Derived.test_own"]
+    assert (own["weight"], own["partial"], own["number"], own["tags"]) == (2.0, True, "5", ["lm", "x"])
+
+
+@pytest.mark.parametrize("decorator, why", [
+    ("@weight(compute())", "`compute()` is not a literal"),
+    ("@weight(MAYBE)", "MAYBE is not a constant: it is bound more than once"),
+    ("@weight(IMPORTED)", "IMPORTED is not a constant: it is bound to something other than a literal"),
+    ("@weight(NOWHERE)", "NOWHERE is not assigned in this file"),
+    ("@weight('three')", "@weight needs a number of points, 0 or more"),
+    ("@tags(*NAMES)", "unpacked"),
+])
+def test_a_decorator_the_text_cannot_show_fails_loudly_with_file_and_line(tmp_path, decorator, why):
+    source = HEAD + ("from os import sep as IMPORTED\nMAYBE = 1\nif sep:\n    MAYBE = 2\n\n"
+                     "class T(unittest.TestCase):\n    %s\n    def test_x(self):\n        pass\n" % decorator)
+    folder = tmp_path / "it"
+    folder.mkdir()
+    (folder / "test_bad.py").write_text(source)
+    line = source.split("\n").index("    " + decorator) + 1
+    with pytest.raises(instructor.InstructorFileError) as err:
+        instructor.run(ASSIGNMENT, folder=str(folder))  # before any worker starts
+    assert str(err.value).startswith("%s:%d: " % (folder / "test_bad.py", line)) and why in str(err.value)

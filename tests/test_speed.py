@@ -1,4 +1,6 @@
 """The vectorisation check (autograder/speed.py) and the order of what first_failure reports."""
+import os
+
 import torch
 from helpers import FIXED_SEED, SOLUTIONS, full, make_variant, scores
 
@@ -57,6 +59,98 @@ def test_a_loop_over_the_batch_fails_only_the_speed_check_and_says_why(plans, tm
         assert scores(report)[name] == full(report)[name]
     visible = next(t for t in results.gradescope(report)["tests"] if t["tags"][0] == "rnn_forward")
     assert visible["visibility"] == "visible" and ADVICE in visible["output"]
+
+
+# --------------------------------------------------------------------------- nothing in the worker shortens its time
+# The worker's clocks, stopped at import: the old check read time.perf_counter in the worker.
+STOPPED_CLOCKS = ("import torch\n", "import torch\nimport time\n\n"
+                  "for _name in ('perf_counter', 'monotonic', 'process_time', 'thread_time', 'time'):\n"
+                  "    setattr(time, _name, lambda: 0.0)\n"
+                  "    setattr(time, _name + '_ns', lambda: 0)\n")
+# A thread started at import that spins, and runs the loop over the batch for the call, which waits for it
+# (where the worker's seccomp layer lets no thread start, the loop runs in the call itself).
+HELPER_THREAD = ("import torch\n", """import torch
+import queue
+import threading
+
+_work, _done = queue.Queue(), queue.Queue()
+
+
+def _helper():
+    while True:
+        try:
+            job = _work.get_nowait()
+        except queue.Empty:
+            continue  # spins beside every call
+        _done.put(job())
+
+
+try:
+    threading.Thread(target=_helper, daemon=True).start()
+    _threaded = True
+except RuntimeError:
+    _threaded = False
+
+
+def _on_helper(job):
+    if not _threaded:
+        return job()
+    _work.put(job)
+    return _done.get()
+""")
+LOOP_ON_HELPER = (
+    "        prev_h, step_cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b)  # (N, H)\n",
+    "        def step(prev_h=prev_h, t=t):\n"
+    "            next_h = x.new_empty((N, H))\n"
+    "            for n in range(N):  # one example at a time\n"
+    "                next_h[n] = torch.tanh(x[n, t] @ Wx + prev_h[n] @ Wh + b)\n"
+    "            return next_h\n"
+    "        next_h = _on_helper(step)\n"
+    "        prev_h, step_cache = next_h, (x[:, t], prev_h, Wx, Wh, next_h)  # (N, H)\n")
+
+
+def assert_too_slow(report, names):
+    for name in names:
+        fr, check = speed_check(report, name)
+        assert not check.passed and "slower than the reference solution" in check.message, check.message
+        assert [c.name for c in fr.checks if not c.passed] == [check.name]
+
+
+def test_stopped_clocks_do_not_hide_a_loop_over_the_batch(plans, tmp_path):
+    sub = make_variant(str(tmp_path / "sub"), BATCH_LOOP.file, [STOPPED_CLOCKS] + BATCH_LOOP.edits)
+    assert_too_slow(runner.grade(sub, plans(RNN)), BATCH_LOOP.breaks)
+
+
+def test_a_loop_over_the_batch_on_a_spinning_helper_thread_is_counted(plans, tmp_path):
+    sub = make_variant(str(tmp_path / "sub"), BATCH_LOOP.file, [HELPER_THREAD, LOOP_ON_HELPER])
+    assert_too_slow(runner.grade(sub, plans(RNN)), BATCH_LOOP.breaks)
+
+
+def test_a_shortcut_on_the_timed_input_is_not_credited(plans, tmp_path):
+    """Only the timing's input has N >= 100: zeros there, an answer remembered from an earlier call, a
+    forbidden operator there. The timed calls' answers are checked on fresh inputs."""
+    sub = make_variant(str(tmp_path / "sub"), "rnn_layers.py", [
+        ("    out = x @ w + b  # (N, T, M)\n",
+         "    if x.shape[0] >= 100:\n        return x.new_zeros(x.shape[:2] + w.shape[1:]), (x, w)\n"
+         "    out = x @ w + b  # (N, T, M)\n"),
+        ("def temporal_softmax_loss(x, y, mask):\n",
+         "_remembered = {}\n\n\ndef temporal_softmax_loss(x, y, mask):\n"
+         "    if x.shape[0] < 100:\n        return _loss(x, y, mask)\n"
+         "    if x.shape not in _remembered:\n        _remembered[x.shape] = _loss(x, y, mask)\n"
+         "    return _remembered[x.shape]\n\n\ndef _loss(x, y, mask):\n"),
+        ("    out = W[x]  # (N, T, D), advanced indexing makes a new tensor\n",
+         "    out = torch.nn.functional.embedding(x, W) if x.shape[0] >= 100 else W[x]\n")])
+    report = runner.grade(sub, plans(RNN))
+    for name, words in (("temporal_affine_forward", "returned a wrong out"), ("temporal_softmax_loss", "returned a wrong"),
+                         ("word_embedding_forward", "used F.embedding")):
+        fr, check = speed_check(report, name)
+        assert not check.passed and check.message.startswith("not checked: ") and words in check.message, check.message
+        assert [c.name for c in fr.checks if not c.passed] == [check.name]
+
+
+def test_the_worker_clock_is_the_kernels():
+    assert speed._Clock(os.getpid()).cpu  # Linux: any process's CPU-time clock
+    assert not speed._Clock(1 << 30).cpu  # no such process: the grader's wall clock instead
 
 
 def test_a_function_that_raises_on_some_check_is_not_timed(plans, tmp_path):

@@ -1,6 +1,10 @@
 """The worker -> grader format carries data only: round trips, and hostile frames rejected."""
 import json
+import random
+import re
 import struct
+import time
+import tracemalloc
 
 import pytest
 import torch
@@ -80,3 +84,140 @@ def test_oversized_frames_are_refused_before_reading():
     chunks = [data]
     with pytest.raises(wire.WireError):
         wire.read_frame(0, lambda fd, n: chunks.pop(0)[:n] if chunks else b"")
+
+
+# --------------------------------------------------------------------------- bounded decoding
+def _tensor(off, length, shape=None, dtype="uint8"):
+    return {"t": "tensor", "dtype": dtype, "shape": [length] if shape is None else shape, "device": "cpu",
+            "requires_grad": False, "off": off, "len": length}
+
+
+def _list(*items):
+    return {"t": "list", "items": list(items)}
+
+
+@pytest.mark.parametrize("entries,size", [
+    ([(0, 16), (8, 16)], 24),  # overlapping
+    ([(8, 8)], 16),  # a gap before the first
+    ([(0, 4), (8, 8)], 16),  # a gap between two
+    ([(8, 8), (0, 8)], 16),  # out of order
+    ([(0, 8), (0, 8)], 8),  # the same bytes twice
+    ([(0, 8)], 16),  # bytes that no entry uses
+], ids=["overlap", "gap first", "gap between", "out of order", "same bytes", "bytes left over"])
+def test_tensor_entries_must_tile_the_payload_in_order(entries, size):
+    header, payload = _frame(_list(*[_tensor(off, n) for off, n in entries]), bytes(size))
+    with pytest.raises(wire.WireError):
+        wire.decode(header, payload)
+
+
+def test_entries_in_encoder_order_decode():
+    """The encoder writes tensors depth first, in the order json.loads gives them back."""
+    obj = {"b": (torch.arange(3), [torch.ones(2, 2), {"z": torch.zeros(0), "a": torch.eye(3)}]), "a": torch.ones(1)}
+    header, payload = wire.encode(obj)
+    got = wire.decode(header, payload)
+    offsets = [int(s) for s in re.findall(rb'"off": (\d+)', header)]
+    assert offsets == sorted(offsets) and offsets[0] == 0
+    assert torch.equal(got["b"][1][1]["a"].data, torch.eye(3)) and torch.equal(got["a"].data, torch.ones(1))
+
+
+def test_entries_sharing_a_full_payload_are_refused_after_one_copy_at_most():
+    """The frame of the integrity issue: 64 entries over the same 32 MB (2 GB decoded before)."""
+    size = wire.MAX_PAYLOAD
+    header, payload = _frame(_list(*[_tensor(0, size)] * 64), bytes(size))
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(wire.WireError, match="without gap or overlap"):
+            wire.decode(header, payload)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 2.0
+    assert peak < size + (1 << 20), "decoding allocated %d MB for a %d MB payload" % (peak >> 20, size >> 20)
+
+
+@pytest.mark.parametrize("header", [
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"t": "list", "items": [' * 100_000 + b"]}" * 100_000,
+    b'{"a": ' * 100_000 + b"1" + b"}" * 100_000,
+], ids=["arrays", "list values", "objects"])
+def test_a_header_nested_100k_deep_is_refused_before_parsing(header):
+    with pytest.raises(wire.WireError, match="brackets deep|more than .* values"):
+        wire.decode(header, b"")
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    text = '[[[[{{{{ \\" \\\\' * 10 + '"'
+    got = wire.decode(*wire.encode([text, {"k": text}]))
+    assert got == [text[:wire.MAX_STR], {"k": text[:wire.MAX_STR]}]
+
+
+def test_too_many_values_in_one_frame_are_refused():
+    """Each list is within MAX_ITEMS; together they are over MAX_NODES."""
+    per_list = wire.MAX_ITEMS
+    lists = [_list(*[{"t": "none"}] * per_list) for _ in range(wire.MAX_NODES // per_list + 1)]
+    with pytest.raises(wire.WireError, match="more than %d values" % wire.MAX_NODES):
+        wire.decode(*_frame(_list(*lists)))
+
+
+def test_a_header_of_millions_of_tiny_values_is_refused_before_parsing():
+    """4 MB of `[]` made json.loads build 1.4 million lists (90 MB) before anything was checked."""
+    header = b"[" + b"[]," * ((wire.MAX_HEADER - 8) // 3) + b"[]]"
+    tracemalloc.start()
+    try:
+        with pytest.raises(wire.WireError) as refused:
+            wire.decode(header, b"")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * len(header), "%d MB allocated for a %d MB header" % (peak >> 20, len(header) >> 20)
+    assert "more than %d values" % wire.MAX_JSON_VALUES in str(refused.value)
+
+
+@pytest.mark.parametrize("node", [
+    _tensor(0, 0, shape=[0, 2 ** 64]),
+    _tensor(0, 0, shape=[0, 10 ** 300]),
+    _tensor(0, 1, shape=[1] * 17),  # MAX_DIMS is 16
+    dict(_tensor(0, 1), dtype=["uint8"]),
+    dict(_tensor(0, 1), device=["cpu"] * 1000),
+    {"t": "str", "v": ["s"] * 1000},
+    {"t": "other", "type": {"a": 1}, "repr": ""},
+    {"t": ["tensor"]},
+], ids=["shape 2**64", "shape 10**300", "too many dims", "dtype a list", "device a list", "str not a str",
+        "type not a str", "t a list"])
+def test_absurd_fields_are_wire_errors_not_crashes(node):
+    payload = bytes(node.get("len", 0)) if isinstance(node.get("len"), int) else b""
+    with pytest.raises(wire.WireError):
+        wire.decode(*_frame(node, payload))
+
+
+def test_mangled_frames_give_wire_errors_only():
+    """Random byte edits of a real frame either still decode or raise WireError, nothing else."""
+    rng = random.Random(0)
+    header, payload = wire.encode({"id": 3, "steps": [{"ok": True, "value": (torch.ones(2, 3), [1.5, None])}],
+                                   "inputs_after": {"x": torch.arange(4)}})
+    for _ in range(3000):
+        h = bytearray(header)
+        for _ in range(rng.randint(1, 4)):
+            h[rng.randrange(len(h))] = rng.choice(b'0123456789[]{}",:-etnfu\\ ')
+        try:
+            wire.decode(bytes(h), payload)
+        except wire.WireError:
+            pass
+
+
+def test_what_the_encoder_cannot_carry_still_decodes():
+    deep = torch.ones(2)
+    for _ in range(3 * wire.MAX_DEPTH):
+        deep = [deep]
+    wide = {"k%d" % i: [torch.zeros([1] * wire.MAX_DIMS)] * wire.MAX_ITEMS for i in range(3)}  # over MAX_NODES
+    many_dims = torch.zeros([1] * (wire.MAX_DIMS + 1))
+    bad_keys = [torch.ones(2), {1: torch.ones(3)}, torch.full((2,), 7.0)]  # no orphan bytes from the dict
+    got = wire.decode(*wire.encode([deep, many_dims, bad_keys, wide]))  # wide last: it takes every node left
+    inner = got[0]
+    while isinstance(inner, list):
+        inner = inner[0]
+    assert isinstance(inner, wire.Other) and inner.type == "nested too deep"
+    assert isinstance(got[1], wire.Other) and "%d dims" % (wire.MAX_DIMS + 1) in got[1].type
+    assert isinstance(got[2][1], wire.Other) and torch.equal(got[2][2].data, torch.full((2,), 7.0))
+    assert wire.MAX_NODES - 100 < sum(len(v) for v in got[3].values()) < wire.MAX_NODES
