@@ -150,8 +150,9 @@ def enter(user, scratch, private=(), tmpfs_mb=0):
     _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
     if not root:
         uid, gid = os.getuid(), os.getgid()
-        if _libc.unshare(CLONE_NEWUSER) != 0:
-            layers["user namespace"] = _fail("unshare(CLONE_NEWUSER)")
+        status = _unshare(CLONE_NEWUSER, "user")
+        if status != ACTIVE:
+            layers["user namespace"] = status
             for name in ("network namespace", "IPC namespace", "mount namespace"):
                 layers[name] = "not available: needs a user namespace when not root"
             layers["parent-death signal"] = _pdeathsig()
@@ -163,9 +164,9 @@ def enter(user, scratch, private=(), tmpfs_mb=0):
             layers["user namespace"] = ACTIVE
         except OSError as e:
             layers["user namespace"] = "not available: uid map (%s)" % e.strerror
-    for name, flag in (("network namespace", CLONE_NEWNET), ("IPC namespace", CLONE_NEWIPC),
-                       ("mount namespace", CLONE_NEWNS)):
-        layers[name] = ACTIVE if _libc.unshare(flag) == 0 else _fail("unshare")
+    for name, flag, ns in (("network namespace", CLONE_NEWNET, "net"), ("IPC namespace", CLONE_NEWIPC, "ipc"),
+                           ("mount namespace", CLONE_NEWNS, "mnt")):
+        layers[name] = _unshare(flag, ns)
     if layers["mount namespace"] == ACTIVE:
         try:
             _mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -195,6 +196,24 @@ def enter(user, scratch, private=(), tmpfs_mb=0):
             layers["user namespace"] = "not available: %s" % e
     layers["parent-death signal"] = _pdeathsig()
     return layers
+
+
+def _namespace(kind):
+    try:
+        return os.stat("/proc/self/ns/" + kind).st_ino
+    except OSError:
+        return None
+
+
+def _unshare(flag, kind):
+    """"active" only when this process is now in a namespace of its own: never mount (or trust a layer)
+    on the word of a call that changed nothing."""
+    before = _namespace(kind)
+    if _libc.unshare(ctypes.c_int(flag)) != 0:
+        return _fail("unshare")
+    if before is None or _namespace(kind) == before:
+        return "not available: unshare left this process in the namespace it had"
+    return ACTIVE
 
 
 def _pdeathsig():

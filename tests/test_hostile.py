@@ -594,7 +594,7 @@ def test_where_the_kernel_refuses_a_mount_namespace_files_anywhere_are_swept(pla
     from autograder import isolation
 
     monkeypatch.setattr(sandbox, "SPAWNER", None)  # fresh workers: enter() runs in this process's image
-    monkeypatch.setattr(isolation, "CLONE_NEWNS", 1 << 40)  # not a flag: unshare() refuses it
+    monkeypatch.setattr(isolation, "CLONE_NEWNS", 0x1)  # not a namespace: unshare() refuses it (EINVAL)
     token = "/run/lock/ag-left-%d" % os.getpid()
     body = "open(%r, 'w').write('left')\nraise RuntimeError('planted')\n" % token
     try:
@@ -626,3 +626,18 @@ def test_system_v_objects_of_a_sandbox_uid_are_removed():
     assert sandbox.remove_user_ipc(uid) == 1
     with open("/proc/sysvipc/shm") as f:
         assert str(ident) not in [line.split()[1] for line in f.read().splitlines()[1:]]
+
+
+@root_only
+def test_a_namespace_is_active_only_when_the_process_is_really_in_a_new_one():
+    """unshare(0) succeeds and changes nothing: mounting after it would cover the host's own folders."""
+    from autograder import isolation
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(w, (isolation._unshare(0, "mnt") + "\n" + isolation._unshare(isolation.CLONE_NEWNS, "mnt")).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    nothing, real = os.read(r, 4096).decode().split("\n")
+    assert nothing.startswith("not available") and real == "active", (nothing, real)
