@@ -366,9 +366,9 @@ def main(rfd, wfd, scratch, data_mb=0, cuda=False, witness=None):
     os.chdir(scratch)
     install_guards()
     install_observer(torch)
-    # The kernel's last layer (isolation.confine): from here on no process, no exec, no IPC, no Unix
-    # socket, no signal but to itself, and on CPU runs no new thread.
-    seccomp = isolation.confine(threads=cuda)
+    # The kernel's last layers (isolation.confine): from here on no process, no exec, no IPC, no Unix
+    # socket, no signal but to itself, no other process's /proc files, and on CPU runs no new thread.
+    layers = isolation.confine(threads=cuda)
     sys.path.insert(0, scratch)
 
     def send(obj):
@@ -388,7 +388,7 @@ def main(rfd, wfd, scratch, data_mb=0, cuda=False, witness=None):
         return data.to(device)
 
     main_pid = os.getpid()
-    send({"ready": True, "torch": torch.__version__, "cuda": bool(torch.cuda.is_available()), "seccomp": seccomp,
+    send({"ready": True, "torch": torch.__version__, "cuda": bool(torch.cuda.is_available()), "layers": layers,
           "witness": witness})
     modules = {}
     while True:

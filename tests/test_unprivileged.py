@@ -95,7 +95,18 @@ def test_the_solutions_get_full_marks_without_root_with_every_layer_active(kit):
 
 def test_without_root_student_code_cannot_touch_the_instructors_files_or_processes(kit, work):
     """The worker runs as the instructor's own uid: the kit's files are writable by that uid and its
-    secrets readable, the grader can be signalled. Each attempt must fail."""
+    secrets readable, the grader can be signalled, and another process of that uid (another student's
+    worker in a batch) can be read through /proc. Each attempt must fail."""
+    other = subprocess.Popen(["setpriv", "--reuid", str(UID), "--regid", str(UID), "--clear-groups", "sleep", "120"],
+                             env={"SECRET": "another student's inputs"})
+    try:
+        _the_attempts_fail(kit, work, other)
+    finally:
+        other.kill()
+        other.wait()
+
+
+def _the_attempts_fail(kit, work, other):
     attempts = textwrap.dedent("""
         import os, signal
         done = []
@@ -111,11 +122,12 @@ def test_without_root_student_code_cannot_touch_the_instructors_files_or_process
         attempt('signal the grader', lambda: os.kill(os.getppid(), signal.SIGSTOP))
         attempt('signal everyone', lambda: os.kill(-1, signal.SIGSTOP))
         attempt('fork', lambda: os.fork() or os._exit(0))
+        attempt('read another process of the uid', lambda: open('/proc/%(other)d/environ').read())
         if done:
             raise RuntimeError('succeeded: %%s' %% done)
         """) % {"sol": os.path.join(kit, "solutions", "rnn_layers.py"),
                 "code": os.path.join(kit, "autograder", "results.py"),
-                "beside": os.path.join(os.path.dirname(kit), "planted.txt")}
+                "beside": os.path.join(os.path.dirname(kit), "planted.txt"), "other": other.pid}
     sub = make_variant(os.path.join(work, "sub"), "rnn_layers.py", [
         ("    # BEGIN SOLUTION\n    out = W[x]", "    # BEGIN SOLUTION\n" + textwrap.indent(attempts, "    ")
          + "    out = W[x]")])
