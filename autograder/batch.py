@@ -558,6 +558,11 @@ def _grade_phase(s, opts, seed, todo, progress):
                     fs = forkserver.start()
                 except Exception as e:  # the usual start still works, only slower
                     progress.say("note: the fork server did not start (%s): workers start the usual way" % e)
+            if os.geteuid() != 0:  # without root, a host without the kernel's layers fails everyone alike:
+                try:                # say so once, before anyone is graded
+                    sandbox.probe(s.cfg.limits(), s.device == "cuda")
+                except sandbox.EnvironmentFailure as e:
+                    raise BatchError(str(e).split("\nWhat it printed:")[0])
             grader = _Grader(s.root, s.outdir, plan, s.cfg, opts, s.run_instructor,
                              sum(float(fn.points) for fn in s.functions))
             return _grade_all(grader, todo, s.jobs, progress)

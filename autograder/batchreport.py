@@ -30,7 +30,7 @@ import stat
 import statistics
 from collections import Counter
 
-from . import archive
+from . import archive, results
 
 MANIFEST = "batch.json"
 MERGED = "merge.json"
@@ -101,8 +101,8 @@ def write_private(path, data):
 
 
 def write_json(data, path):
-    """A JSON file written atomically and owner-only (results.write_json's format)."""
-    write_private(path, json.dumps(data, indent=1).encode())
+    """A JSON file written atomically and owner-only."""
+    results.write_json(data, path, mode=FILE_MODE)
 
 
 # --------------------------------------------------------------------------- reading back

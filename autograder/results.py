@@ -121,9 +121,9 @@ def isolation_entry(layers):
             "output": head + "\n" + "\n".join("%s: %s" % kv for kv in layers.items()), "tags": ["sandbox"]}
 
 
-def write_json(data, path):
-    """Write results atomically (a reader never sees half a file)."""
-    archive.write_atomic(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
+def write_json(data, path, mode=0o644):
+    """Write results atomically (a reader never sees half a file); mode: the file's permissions."""
+    archive.write_atomic(path, lambda f: f.write(json.dumps(data, indent=1).encode()), mode=mode)
 
 
 def table(report, width=140, show_hidden=True):

@@ -218,6 +218,24 @@ def release(user, layers):
     return [UNSAFE_NOTE] if unsafe() else []
 
 
+def probe(limits, use_cuda=False):
+    """Start and stop one worker on an empty folder: its layers, or the EnvironmentFailure every
+    grading on this host would end in (no student code is involved)."""
+    scratch = tempfile.mkdtemp(prefix="ag-probe-")
+    user = lease()
+    try:
+        if user is not None:
+            os.chown(scratch, *user)
+        worker = Worker(scratch, limits, use_cuda, user).start()
+        worker.stop()
+        return worker.layers
+    except WorkerLost as e:
+        raise EnvironmentFailure(e.reason, e.output)
+    finally:
+        release(user, {})
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def sweep_user(uid, everywhere=False):
     """Delete what `uid` left: files in the world-writable folders (every one on the system when its
     workers had no private /tmp: `everywhere`), and its System V shared memory, queues and semaphores."""

@@ -101,7 +101,7 @@ class _Record(list):
 
     def append(self, label):
         super().append(label)
-        if self.fd is not None:
+        if self.fd is not None and self.step != -2:  # -2: instructor tests, which may use autograd
             try:
                 os.write(self.fd, ("%d\t%s\n" % (self.step, label)).encode()[:1000])
             except OSError:

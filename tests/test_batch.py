@@ -631,7 +631,6 @@ def test_workers_never_see_the_class_or_the_outputs_and_isolation_is_summarized(
 
     src = tmp_path / "class"
     copy_solutions(str(src / "ann"))
-    os.makedirs(str(tmp_path / "zips"))
     zip_folder(SOLUTIONS, str(src / "bob.zip"))
     out = str(tmp_path / "out")
     layers = {"ann": {"mount namespace": "active", "seccomp": "not available: no libseccomp here"},
@@ -647,22 +646,24 @@ def test_workers_never_see_the_class_or_the_outputs_and_isolation_is_summarized(
         return report
 
     monkeypatch.setattr(runner, "grade", grade)
-    monkeypatch.setattr(sandbox, "PRIVATE_PATHS", {"/already/private"})
+    already = str(tmp_path / "already-private")  # put there by someone else: it stays
+    os.mkdir(already)
+    monkeypatch.setattr(sandbox, "PRIVATE_PATHS", {already})
     code, stdout, err = run(options(str(src), out, functions=FUNCTIONS[:1]))
     assert code == 0, stdout + err
     assert set(seen) == {"ann", "bob"}
     for key, (folder, mode, private) in seen.items():
-        assert {str(src), out, "/already/private"} <= private, private
+        assert {str(src), out, already} <= private, private
     folder, mode, _ = seen["bob"]
     assert mode == 0o700 and not folder.startswith(str(src)) and not folder.startswith(out)
     assert not os.path.exists(folder)  # the unpacked zip is gone
-    assert sandbox.PRIVATE_PATHS == {"/already/private"}
+    assert sandbox.PRIVATE_PATHS == {already}
 
     with batch.private(["/x"]):  # two batches of one process that overlap
-        with batch.private(["/x", "/already/private"]):
-            assert {"/x", "/already/private"} <= sandbox.PRIVATE_PATHS
+        with batch.private(["/x", already]):
+            assert {"/x", already} <= sandbox.PRIVATE_PATHS
         assert "/x" in sandbox.PRIVATE_PATHS  # the first still grades
-    assert sandbox.PRIVATE_PATHS == {"/already/private"}
+    assert sandbox.PRIVATE_PATHS == {already}
 
     rec = json.load(open(os.path.join(out, "results", "ann", "grading.json")))
     assert rec["isolation"] == layers["ann"]

@@ -216,3 +216,18 @@ CLEAR_RECORD = ("import gc\nout = torch.nn.functional.embedding(x, W)\n"
 SHM = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
        "if libc.shmget(0x5ead, 1 << 20, 0o1666) < 0:\n"
        "    raise OSError(ctypes.get_errno(), 'shmget refused')\n")
+
+
+def test_grade_batch_without_user_namespaces_refuses_once_before_grading_anyone(kit, work):
+    marker = os.path.join(work, "ran")
+    make_variant(os.path.join(work, "class", "alice"), "rnn_layers.py", [
+        ("import torch\n", "import torch\nopen(%r, 'w').write('student code ran')\n" % marker)])
+    give(work)
+    cmd = ["setpriv", "--reuid", str(UID), "--regid", str(UID), "--clear-groups", sys.executable, "-c", NO_USERNS,
+           "-m", "autograder", "grade-batch", os.path.join(work, "class"), "-o", os.path.join(work, "out"),
+           "--device", "cpu", "--functions", "rnn_step_forward", "--no-instructor-tests"]
+    r = subprocess.run(cmd, cwd=kit, capture_output=True, text=True, timeout=600,
+                       env={"PATH": "/usr/bin:/bin", "HOME": kit, "PYTHONPATH": kit, "LANG": "C.UTF-8"})
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "refusing to run student code without isolation" in r.stderr, r.stderr
+    assert not os.path.exists(marker)
