@@ -2,7 +2,8 @@
 
 Two stages, kept apart so that a whole class can be graded against one set of hidden inputs:
 - `build_plan` (trusted, no student code): for every function x case, make the inputs and ask
-  torch's oracle for the expected outputs. Hidden cases draw fresh inputs from a per-run seed.
+  torch's oracle for the expected outputs. Every case draws its inputs from a per-run seed (the
+  public checker keeps the public cases' fixed ones: `public_inputs="fixed"`).
 - `grade` runs one submission through a sandboxed worker against a plan and scores it.
 """
 import os

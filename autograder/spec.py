@@ -31,7 +31,8 @@ class Case:
     """One set of inputs a function is checked on.
 
     sizes: keyword sizes for the maker (N, T, D, H, ...); opts: special input flags.
-    seed: fixed for public cases; None means "fresh every run" (hidden cases).
+    seed: a public case's fixed seed (the public checker's inputs); None for hidden cases. The grader
+    draws every case fresh each run (runner.build_plan).
     """
 
     name: str

@@ -137,12 +137,16 @@ def test_a_bad_function_costs_only_itself_and_its_callers(plans, tmp_path, name,
         assert got[fn] == best[fn], (fn, messages(report, fn))
 
 
-def test_hidden_cases_are_fresh_each_run_and_public_ones_fixed():
+def test_every_case_is_drawn_each_run_and_public_ones_fixed_only_for_the_checker():
+    """The grader draws every case, public ones included, at grading time (the release ships the public
+    inputs and torch's answers); the public checker's plan keeps the public cases' fixed inputs."""
     fns = registry.select(names=["rnn_forward"])
     a, b = runner.build_plan(fns, device="cpu"), runner.build_plan(fns, device="cpu")
     for pa, pb in zip(a.checks, b.checks):
-        same = torch.equal(pa.inputs["x"], pb.inputs["x"])
-        assert same == (not pa.case.hidden), pa.case.label
+        assert pa.fresh and not torch.equal(pa.inputs["x"], pb.inputs["x"]), pa.case.label
+    c, d = (runner.build_plan(fns, device="cpu", public_inputs="fixed") for _ in range(2))
+    for pc, pd in zip(c.checks, d.checks):
+        assert torch.equal(pc.inputs["x"], pd.inputs["x"]) == (not pc.case.hidden), pc.case.label
 
 
 def test_backward_feedback_says_when_the_students_forward_is_wrong(plans, tmp_path):

@@ -1,8 +1,8 @@
 """The notebooks' bridge to the public checker (check.py), for the `grader.check(...)` cells.
 
 Ships in the student release next to check.py and the notebooks. `passes(...)` runs the public
-checks of the named functions exactly as `python check.py NAME ...` does (the same engine, inputs,
-messages and hints as Gradescope), prints what it says, and returns True only if every one of them
+checks of the named functions exactly as `python check.py NAME ...` does (the same engine, checks,
+messages and hints as Gradescope, on fixed inputs: Gradescope draws new ones), prints what it says, and returns True only if every one of them
 passed; `check(...)` is the same but silent unless a check fails: the notebooks' otter tests call
 it. `short_errors()` makes a stub's
 NotImplementedError show as one line in a notebook instead of a traceback.
