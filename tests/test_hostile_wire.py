@@ -3,8 +3,8 @@ and the grader allocates no more than the frame's size to refuse it.
 
 Each submission's word_embedding_forward writes a frame straight onto the worker's response
 pipe, then exits or blocks. Grading runs in a fresh interpreter, so that its peak resident
-memory (ru_maxrss) is the grader's own: not raised by earlier tests, and with no zygote left by
-another test in this session.
+memory is the grader's own (not raised by earlier tests) and its workers are fresh ones (no
+zygote left running by another test).
 """
 import json
 import os
@@ -62,14 +62,19 @@ time.sleep(60)  # blocks: only the grader's own verdict on the frame ends this c
 
 # Run in a fresh interpreter: grade, report the growth of peak memory and whether the scores are
 # exactly those test_hostile expects (0 for the two word-embedding functions, full marks elsewhere).
-CHILD = """import json, resource, sys
+# The peak is VmHWM, the high-water mark of this interpreter's own resident memory: ru_maxrss
+# would start at what the parent (this pytest process) held when the child was started.
+CHILD = """import json, sys
 sys.path.insert(0, %r)
 from helpers import plan_for_files
 from test_hostile import expect_exact, grade
+def peak_kb():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
 plan = plan_for_files(["rnn_layers"])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kb()
 report = grade(sys.argv[1], lambda files: plan)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = peak_kb()
 try:
     expect_exact(report, words="the worker sent malformed data")
     wrong = None
