@@ -213,7 +213,8 @@ def release(user, layers):
     """The end of a grading, after its last worker stopped: nothing the sandbox uid owns is left (files
     in every world-writable folder, System V IPC) and the uid goes back. Returns the notes for results."""
     if user is not None:
-        sweep_user(user.uid, everywhere=layers.get("mount namespace") != isolation.ACTIVE)
+        # (no layers: no worker started, so no student code ran)
+        sweep_user(user.uid, everywhere=bool(layers) and layers.get("mount namespace") != isolation.ACTIVE)
         user.release()
     return [UNSAFE_NOTE] if unsafe() else []
 
@@ -302,7 +303,8 @@ def tmpfs_mb(limits):
 
 def private_paths():
     """Everything a worker of this process must not see: the kit's own secrets and PRIVATE_PATHS."""
-    return sorted({os.path.join(KIT_ROOT, name) for name in KIT_SECRETS} | {os.path.abspath(p) for p in PRIVATE_PATHS})
+    kit = {os.path.join(KIT_ROOT, name) for name in KIT_SECRETS}
+    return sorted(kit | {os.path.abspath(p) for p in PRIVATE_PATHS})
 
 
 def _source(name):
@@ -612,10 +614,10 @@ def _witnessed(resp, seen):
             target = resp
         if not isinstance(target, dict):
             continue
-        known = target.get("violations")
-        known = known if isinstance(known, list) else []
         if step is not None and step < 0 and steps is not None:
             continue  # an import's or an instructor test's record, sent late: not this call's
+        known = target.get("violations")
+        known = known if isinstance(known, list) else []
         if label not in known:
             target["violations"] = known + [label]
 
