@@ -115,6 +115,26 @@ def _private_tmp(scratch, keep, tmpfs_mb):
                 os.close(fd)
 
 
+def _private_scratch(scratch, tmpfs_mb, owner):
+    """The worker's folder becomes a sized tmpfs holding copies of the submission's files: nothing the
+    worker writes reaches the host's disk or memory beyond that size, and it is gone with the worker."""
+    real = os.open(scratch, O_PATH | os.O_DIRECTORY)
+    try:
+        size = ",size=%dm" % tmpfs_mb if tmpfs_mb else ""
+        _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700" + size)
+        here = "/proc/self/fd/%d" % real
+        for name in os.listdir(here):
+            src = os.path.join(here, name)
+            if os.path.isfile(src) and not os.path.islink(src):
+                with open(src, "rb") as f, open(os.path.join(scratch, name), "xb") as g:
+                    g.write(f.read())
+        if owner is not None:
+            for path in [scratch] + [os.path.join(scratch, n) for n in os.listdir(scratch)]:
+                os.chown(path, *owner)
+    finally:
+        os.close(real)
+
+
 def _cover(paths, scratch):
     """An empty read-only tmpfs over each folder of `paths` (never one holding the scratch)."""
     for path in sorted(set(paths)):
@@ -176,8 +196,7 @@ def enter(user, scratch, private=(), tmpfs_mb=0):
             except OSError as e:
                 readonly = "not available: %s" % e.strerror
             _private_tmp(scratch, interpreter_paths(), tmpfs_mb)
-            if readonly == ACTIVE:  # the scratch folder, bound from a read-only file system, writable again
-                _mount_setattr(scratch, attr_clr=MOUNT_ATTR_RDONLY)
+            _private_scratch(scratch, tmpfs_mb, user)
             _cover(private, scratch)
             layers["read-only file systems"] = readonly
         except OSError as e:
@@ -237,7 +256,14 @@ DENY_ALWAYS = ("fork", "vfork", "execve", "execveat", "ptrace", "process_vm_read
                "io_uring_register", "bpf", "perf_event_open", "keyctl", "add_key", "request_key", "userfaultfd",
                "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "tkill", "kcmp", "name_to_handle_at",
                "open_by_handle_at", "init_module", "finit_module", "delete_module", "kexec_load", "reboot",
-               "swapon", "swapoff", "acct", "quotactl")
+               "swapon", "swapoff", "acct", "quotactl",
+               # memory no limit counts (never mapped, it is in no RSS), and other processes' resources
+               "memfd_create", "memfd_secret", "ioprio_set", "process_madvise", "process_mrelease")
+# Calls that name another process by its first argument (0: the caller): without root the grader and the
+# other students' workers share the worker's uid, and the kernel lets that uid change their limits,
+# priority, CPUs and memory placement.
+OTHER_PROCESS = ("prlimit64", "sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr",
+                 "migrate_pages", "move_pages")
 
 
 SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_RESTRICT_SELF = 444, 446  # every architecture
@@ -301,6 +327,9 @@ def _seccomp(threads):
             f.add_rule(eperm, "clone")
         for name in ("socket", "socketpair"):
             f.add_rule(eperm, name, sc.Arg(0, sc.EQ, 1))  # AF_UNIX: no socket reached by path
+        for name in OTHER_PROCESS:
+            f.add_rule(eperm, name, sc.Arg(0, sc.NE, 0))
+        f.add_rule(eperm, "setpriority", sc.Arg(1, sc.NE, 0))  # setpriority(which, who, prio)
         pid = os.getpid()  # signals: to itself only (raise and abort use tgkill on its own pid)
         for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
             f.add_rule(eperm, name, sc.Arg(0, sc.NE, pid))

@@ -292,13 +292,18 @@ def enter_sandbox(user, nproc, fsize_mb, flag_w, scratch, private=(), tmpfs_mb=0
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_mb << 20, fsize_mb << 20))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))  # open files are memory too (tmpfs, pipes)
     os.chdir(scratch)  # through the mount namespace's view of it
     os.write(flag_w, isolation.dumps(layers))
 
 
+NOFILE = 256  # files a worker may hold open
+
+
 def tmpfs_mb(limits):
-    """Size of each private tmpfs of a worker: files there are memory the watchdog cannot see."""
-    return max(16, limits.memory_mb // 2) if limits.memory_mb else 0
+    """Size of each of a worker's five private tmpfs (its folder, /tmp, /var/tmp, /dev/shm, /run/lock):
+    files there are memory the watchdog cannot see."""
+    return max(16, limits.memory_mb // 4) if limits.memory_mb else 0
 
 
 def private_paths():
@@ -482,13 +487,14 @@ class Worker:
         return resp
 
     WITNESS_CLOSED = "a change to the grader's operator record (its pipe was closed or replaced)"
+    WITNESS_FLOODED = "a flood of the grader's operator record (lines it never writes)"
 
     def witnessed(self):
         """[(step, label)] the worker's observer wrote to the witness pipe since the last request
         (bounded), plus a violation of its own if the worker no longer holds the pipe's write end."""
         data = b""
         try:
-            while len(data) < (64 << 10):
+            while len(data) < WITNESS_BYTES:
                 chunk = os.read(self.witness, 65536)
                 if not chunk:
                     break
@@ -496,12 +502,15 @@ class Worker:
         except (BlockingIOError, OSError):
             pass
         out = []
-        for line in data.decode("utf-8", "replace").splitlines()[:200]:
+        lines = data.decode("utf-8", "replace").splitlines()
+        for line in lines[:WITNESS_LINES]:
             step, _, label = line.partition("\t")
             try:
                 out.append((int(step), label[:300]))
             except ValueError:
                 out.append((None, label[:300]))
+        if len(lines) > WITNESS_LINES or len(data) >= WITNESS_BYTES:  # the worker writes a few lines a call:
+            out.append((None, self.WITNESS_FLOODED))                 # a flood hides what comes after it
         fd = self.info.get("witness") if isinstance(self.info, dict) else None
         try:
             held = isinstance(fd, int) and os.stat("/proc/%d/fd/%d" % (self.proc.pid, fd)).st_ino == \
@@ -599,6 +608,9 @@ class Worker:
         if self.watchdog is None:  # it never got as far as running student code
             return "the worker process exited with status %d %s, before any student code ran" % (code, what)
         return "the worker process exited with status %d %s (sys.exit or os._exit?)" % (code, what)
+
+
+WITNESS_LINES, WITNESS_BYTES = 64, 64 << 10  # read per request: far more than one call ever records
 
 
 def _witnessed(resp, seen):

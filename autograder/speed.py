@@ -13,9 +13,11 @@ within FACTORx the reference's time", of weight WEIGHT (a fraction of one ordina
   and right after the answer comes, less the request's fixed cost (decoding the inputs, sending
   values back: never more than the grader's own time for that work). Nothing in the worker, whose
   clocks and reported "seconds" are the student's to replace, can shorten it; a loaded machine or a
-  CPU quota delays the worker without adding to it. A backward's request holds its forward once and
-  BACKWARD_CALLS calls of its own on that cache, each with a fresh gradient; the reference does the
-  same, so the forward weighs little on either side and nothing the student's code runs is subtracted;
+  CPU quota delays the worker without adding to it. A backward is timed without its forward: an
+  untimed request has the student's forward build the cache and send it back, and the timed request
+  carries it as an input, with BACKWARD_CALLS calls of the backward on it, each with a fresh gradient
+  (a cache the wire format cannot carry: the forward runs first in the timed request, and in the
+  reference's time too). Nothing the student's code runs is ever subtracted;
 - the answers of the timed calls are compared with the reference's on the same inputs: a wrong one
   (a shortcut where the batch is large, a remembered answer) or a forbidden operator, and the check
   is not credited. So is a measurement while the sandbox user runs other processes;
@@ -30,7 +32,7 @@ within FACTORx the reference's time", of weight WEIGHT (a fraction of one ordina
   the grader's wall clock instead (noisier, and still out of the student's reach).
 
 The check runs only for a function that returned something on every one of its other checks
-(right or wrong values: it is about speed) and passed at least one of them; otherwise, and for a
+(right or wrong values: it is about speed) and passed at least one of them on inputs drawn at grading time (runner.fresh_pass); otherwise, and for a
 function that uses a forbidden API, it is not run and not credited. A call that times out or kills
 the worker costs this check only (the session restarts the worker, as for any check). The public
 checker's plans carry no Timings: it never runs this check.
@@ -57,15 +59,17 @@ from .spec import CACHE, Case, DictArg, GradedFunction
 from .worker import _op_name  # the observer's own naming of an operator
 
 # How much slower than the reference the student's call may be. Measured with the reference graded
-# as the student (python -m autograder grade solutions, 2 cores, two to four gradings at once plus a
-# busy loop and other people's test runs): over 80 gradings (19 functions each) the ratio of the
-# fastest calls reached 3.7 at worst (birnn_backward) and never needed CONFIRM, while the ratio of
-# the medians of 3 reached 32 (word_embedding_backward: 0.1 ms calls, two of three preempted).
-# A Python loop over the batch at the declared sizes is 17x (one gather per row) to 80x.
+# as the student (tools/speed_ratios.py: python -m autograder grade solutions, 19 timed functions,
+# 2 cores shared with other test runs): under a CPU quota of 0.5 CPU, over 40 gradings, the ratio
+# reached 6.7 at worst (temporal_affine_backward; median 1.8, 99th percentile 4.9) and never needed
+# CONFIRM; without the quota, 7.3 at worst (word_embedding_forward). The worst are the cheapest calls
+# (under FLOOR), where the request's own cost weighs most. A Python loop over the batch at the declared
+# sizes is 20x (one index per row) to 45x (the RNN's step per example).
 FACTOR = 10.0
-REPEATS = 3  # rounds: one call of each side per round
+REPEATS = 3  # rounds: one timed request of each side per round
 CONFIRM = 6  # more rounds when the first REPEATS find the student over FACTOR ...
-CONFIRM_UNDER = 0.1  # ... and the student's fastest call under this (seconds): more is no time slice's noise
+CONFIRM_UNDER = 0.1  # ... and the student's fastest call under this (seconds): more is not noise
+CONFIRM_WITHIN = 2.0  # ... and a ratio within this many times FACTOR (a loop over the batch is 20x to 45x)
 WEIGHT = 0.5  # of one ordinary check
 # Reference times below this count as this much: a call of a few microseconds is mostly fixed
 # overhead (the request, the observer's push and pop), which no student code can avoid.
@@ -169,30 +173,30 @@ def measure(session, timing, deadline):
 
     Nothing here reads a clock the student's code can touch. The worker's time is its CPU time as the
     kernel counts it (_Clock), read by the grader right before sending a request and right after its
-    answer came: every thread of the worker, ended ones included; a thread or process of the student's
-    only adds to it. Every round draws fresh inputs at the speed sizes, so nothing can be computed ahead
-    of the request or remembered from an earlier one, and the values returned are compared with the
-    reference's on them: a call that takes a shortcut on this input (zeros, a remembered answer, a
-    forbidden operator) is not credited. Each round:
-    - an empty request (`steps: []`) with the round's inputs: the worker decodes them and sends them
-      back. Its time, capped by the grader's own time for that work (a student's code could slow the
+    answer came: every thread of the worker, ended ones included. Every round draws fresh inputs at the
+    speed sizes, so nothing can be computed before the request or remembered from an earlier one, and
+    the values returned are compared with the reference's on them: a call that takes a shortcut on this
+    input (zeros, a remembered answer, a forbidden operator) is not credited. Each round:
+    - for a backward, an untimed request runs its forward and sends its cache back (`_cache_to_send`);
+      the timed requests then carry that cache as an input, and hold BACKWARD_CALLS calls of the
+      backward on it (`_program`), which the reference makes too;
+    - an empty request (`steps: []`) with the timed request's inputs: the worker decodes them and sends
+      them back. Its time, capped by the grader's own time for that work (student code could slow the
       empty request down on purpose: only time the grader can vouch for is subtracted), plus the
-      grader's own time to frame the values returned, is the request's fixed cost (`_machinery`);
-    - the timed request: the function's call; for a backward, its forward once, then BACKWARD_CALLS
-      calls on that one cache, each with a gradient of its own. The reference does the same, so the
-      forward weighs about one part in BACKWARD_CALLS + 1 on both sides and is never subtracted (a
-      subtraction is what a student's code could inflate, by slowing down the request subtracted);
+      grader's own time to frame the values the timed request returns, is the fixed cost (`_machinery`);
+    - the timed request: the function's own call (a backward: its calls);
     - the reference's run on the same inputs, timed on this thread's CPU time.
-    The student's time is the fastest request less the fastest fixed cost; both sides are divided by
-    the calls per request.
+    The student's time is the fastest timed request less the fastest fixed cost; both sides are divided
+    by the calls per request.
     """
     from .runner import build_steps
 
     fn = timing.fn
     modules = ([registry.BY_NAME[fn.forward].file] if fn.forward else []) + [fn.file]
+    program = build_steps(timing)
+    _reference_run(fn, [timing.inputs], _Clock(None), True)  # warm-up: the first call at new sizes pays the allocator
     calls = BACKWARD_CALLS if fn.forward else 1
-    _reference_run(fn, [timing.inputs], _Clock(None))  # warm-up: the first call at new sizes pays the allocator
-    clock = None
+    clock, diluted = None, None
     real, empty, vouched, framing, theirs = [], [], [], [], []
 
     def estimate():
@@ -202,11 +206,12 @@ def measure(session, timing, deadline):
     for done in range(REPEATS + CONFIRM):
         if done >= REPEATS:
             mine, ref = estimate()
-            if mine <= FACTOR * max(ref, FLOOR) or mine > CONFIRM_UNDER:
+            ratio = mine / max(ref, FLOOR)  # as check computes it
+            if ratio <= FACTOR or ratio > CONFIRM_WITHIN * FACTOR or mine > CONFIRM_UNDER:
                 break
         if time.monotonic() > deadline:
             raise _NotChecked("the overall time budget ran out")
-        sent, steps, per_call = _program(fn, build_steps(timing), _fresh_inputs(timing), calls)
+        inputs = _fresh_inputs(timing)
         for module in modules:
             err = session.ensure(module)
             if err:
@@ -215,30 +220,43 @@ def measure(session, timing, deadline):
         if clock is None:
             clock = _Clock(session.worker.proc.pid)
         what = "in %s, on the larger input of this check" % fn.name
+        cache = None
+        if fn.forward and not diluted:
+            cache = _cache_to_send(session, fn, program[0], inputs, what)
+            if diluted is None:
+                diluted = cache is _UNSENDABLE
+            elif cache is _UNSENDABLE:
+                raise _NotChecked("%s's cache could be sent back to the grader on one round and not on another"
+                                  % fn.forward)
+        sent, steps, per_call = _program(fn, program, inputs, _UNSENDABLE if diluted else cache)
         seconds, resp = _timed_request(session, clock, sent, [], what)
         if not isinstance(resp, dict) or resp.get("steps") != []:
             raise _NotChecked("the worker's answer was malformed")
         empty.append(seconds)
         seconds, resp = _timed_request(session, clock, sent, steps, what)
         _alone(session, fn)
-        got = _student_outputs(fn, resp, len(steps))
+        got = _student_outputs(fn, resp, len(steps), bool(diluted))
         if clock.cpu and seconds <= 0:  # the pid is not the process that ran the call
             raise _NotChecked("the worker's CPU time could not be read")
         real.append(seconds)
-        seconds, fwd_out, own_outs = _reference_run(fn, per_call, clock)
+        seconds, fwd_out, own_outs = _reference_run(fn, per_call, clock, bool(diluted))
         theirs.append(seconds)
         _verify(fn, timing.case, got, own_outs)
-        seconds_in, seconds_out = _machinery(clock, sent, steps, fn, fwd_out, own_outs)
+        returned = ([_as_returned(registry.BY_NAME[fn.forward], fwd_out)] if diluted else []) + \
+            [_as_returned(fn, out) for out in own_outs]
+        seconds_in, seconds_out = _machinery(clock, sent, steps, returned)
         vouched.append(seconds_in)
         framing.append(seconds_out)
     mine, ref = estimate()
     return mine, ref, len(real)
 
 
-# A backward's calls per timed request, all on the cache of one call of its forward (the forward's share of
-# both sides' times is one part in BACKWARD_CALLS + 1).
+# A backward's calls per timed request, on one cache: a call of 50 us is then not lost in the request's
+# own cost (sending its inputs and its answers through the pipes), as it would be alone.
 BACKWARD_CALLS = 8
+CACHE_INPUT = "#cache"  # the name of the cache among a backward's inputs, when it was sent back
 _SEEDS = random.SystemRandom()  # the fresh inputs' seeds: unpredictable, and the global generators untouched
+_UNSENDABLE = object()
 
 
 class _Clock:
@@ -291,59 +309,104 @@ def _timed_request(session, clock, inputs, steps, what):
     return clock.worker(pid) - start, resp
 
 
-def _program(fn, steps, inputs, calls):
-    """(the timed request's inputs, its steps, each own call's inputs by their names).
-
-    steps: build_steps' program (a backward's forward, then its own call). A backward gets `calls` own
-    calls on its forward's one cache, the k-th (k >= 1) with fresh values of its other floating-point
-    arguments (the gradient flowing in: same shape and scale), sent under names of its own ("#k:dh"): no
-    call can reuse another's answer.
-    """
-    sent, per_call = dict(inputs), [inputs]
-    own, program = steps[-1], steps[:-1] + [steps[-1]]
-    generator = torch.Generator().manual_seed(_SEEDS.getrandbits(62))
-    for k in range(1, calls):
-        mine, args = dict(inputs), []
-        for a, arg in zip(fn.args, own["args"]):
-            tag = "#%d:" % k
-            if "in" in arg:
-                v = inputs[a]
-                if torch.is_tensor(v) and v.is_floating_point():
-                    scale = float(v.std()) if v.numel() > 1 else 1.0
-                    v = torch.randn(v.shape, generator=generator, dtype=v.dtype) * (scale or 1.0)
-                mine[a] = sent[tag + a] = v
-                arg = {"in": tag + a}
-            elif "dict" in arg:
-                sent.update((tag + name, v) for name, v in inputs.items() if name.startswith(arg["dict"]))
-                arg = {"dict": tag + arg["dict"]}
-            args.append(arg)
-        per_call.append(mine)
-        program.append(dict(own, args=args))
-    return sent, program, per_call
-
-
 def _fresh_inputs(timing):
     """New inputs at the check's sizes (as prepare makes them), from an unpredictable seed."""
     made = timing.fn.make(torch.Generator().manual_seed(_SEEDS.getrandbits(62)), timing.case)
     return {k: (v.to(torch.float32) if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in made.items()}
 
 
-def _student_outputs(fn, resp, count):
-    """The values of the function's own calls in a timed request's answer (each: what it returned)."""
+def _cache_to_send(session, fn, forward_step, inputs, what):
+    """The cache the student's forward builds on `inputs` (an untimed request), ready to be sent as an
+    input: tensors as tensors; _UNSENDABLE where it holds what the wire format does not carry."""
+    fwd = registry.BY_NAME[fn.forward]
+    resp = session.worker.request({"op": "call", "inputs": inputs, "steps": [dict(forward_step, skip=[])]},
+                                  session.timeout(), what)
+    _alone(session, fn)
+    _student_outputs(fwd, resp, 1, False, judged=False)
+    value = resp["steps"][0].get("value")
+    if type(value) not in (tuple, list) or len(value) != len(fwd.returns):
+        raise _NotChecked("%s did not return normally on this check's larger input" % fwd.name)
+    return _sendable(value[fwd.returns.index(CACHE)])
+
+
+def _sendable(x):
+    """A value the worker sent, as a value to send back (its tensors as tensors), or _UNSENDABLE."""
+    if isinstance(x, wire.Received):
+        return x.data
+    if type(x) in (tuple, list):
+        items = [_sendable(v) for v in x]
+        return _UNSENDABLE if any(v is _UNSENDABLE for v in items) else type(x)(items)
+    if type(x) is dict:
+        items = {k: _sendable(v) for k, v in x.items()}
+        return _UNSENDABLE if any(v is _UNSENDABLE for v in items.values()) else items
+    if x is None or type(x) in (bool, int, float, str):
+        return x
+    return _UNSENDABLE
+
+
+def _program(fn, program, inputs, cache):
+    """(the timed request's inputs, its steps, each own call's inputs by their names) of fn on `inputs`.
+
+    program: build_steps' (a backward's forward, then its own call). A forward: its one call. A backward:
+    BACKWARD_CALLS calls on one cache, the k-th (k >= 1) with fresh values of its other floating-point
+    arguments (the gradient flowing in: same shape and scale), each call's arguments sent under names of
+    their own ("#k:dh"): no call can reuse another's answer. The cache is the student's forward's, sent
+    as an input (CACHE_INPUT) when `_cache_to_send` could. When it could not (_UNSENDABLE: an object of
+    the student's own class, a torch.Size, a namedtuple ...), the request runs the forward first, and the
+    reference's time includes its forward too: one part in BACKWARD_CALLS + 1 on both sides. Nothing
+    the student's code runs is ever subtracted: student code could inflate what is subtracted (slow the
+    request down that measures it) and so hide a loop in what is kept.
+    """
+    if not fn.forward:
+        return inputs, program, [inputs]
+    own = program[-1]
+    if cache is _UNSENDABLE:
+        sent, steps, cache_arg = dict(inputs), list(program[:-1]), None
+    else:
+        sent, steps, cache_arg = {CACHE_INPUT: cache}, [], {"in": CACHE_INPUT}
+    per_call = []
+    generator = torch.Generator().manual_seed(_SEEDS.getrandbits(62))
+    for k in range(BACKWARD_CALLS):
+        tag, mine, args = "#%d:" % k, dict(inputs), []
+        for a, arg in zip(fn.args, own["args"]):
+            if a == CACHE:
+                arg = cache_arg or arg
+            elif isinstance(a, DictArg):
+                sent.update((tag + name, v) for name, v in inputs.items() if name.startswith(a.prefix))
+                arg = {"dict": tag + a.prefix}
+            else:
+                v = inputs[a]
+                if k and torch.is_tensor(v) and v.is_floating_point():
+                    scale = float(v.std()) if v.numel() > 1 else 1.0
+                    v = torch.randn(v.shape, generator=generator, dtype=v.dtype) * (scale or 1.0)
+                mine[a] = sent[tag + a] = v
+                arg = {"in": tag + a}
+            args.append(arg)
+        per_call.append(mine)
+        steps.append(dict(own, args=args))
+    return sent, steps, per_call
+
+
+def _student_outputs(fn, resp, count, forward_first, judged=True):
+    """The values of the function's own calls in a request's answer (each: what it returned).
+    forward_first: the request's first step is the forward of fn (a backward). judged: whether these
+    calls' operators count here (a backward's forward is judged by its own checks, as in runner.evaluate)."""
     steps = resp.get("steps") if isinstance(resp, dict) else None
     if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
         raise _NotChecked("the worker's answer was malformed")
-    names = [fn.forward] + [fn.name] * (count - 1) if fn.forward else [fn.name] * count
-    for step, name in zip(steps, names):
+    names = [fn.forward] + [fn.name] * (count - 1) if forward_first else [fn.name] * count
+    for index, step in enumerate(steps[:len(names)]):
+        name = names[index]
         if not step.get("ok"):
             raise _NotChecked("on this check's larger input, %s raised %s" % (name, format_error(step.get("error"))))
-        used = [str(v) for v in step.get("violations") or []]
+        used = step.get("violations") if judged and not (forward_first and index == 0) else None
         if used:
+            used = sorted(set(str(v) for v in used)) if isinstance(used, list) else ["an operator it may not use"]
             raise _NotChecked("on this check's larger input, %s used %s, which this assignment does not allow"
-                              % (name, ", ".join(sorted(set(used)))))
+                              % (name, ", ".join(used)))
     if len(steps) != count or any(s.get("bad_structure") for s in steps):
         raise _NotChecked("%s did not return normally on this check's larger input" % fn.name)
-    return [s.get("value") for s in steps[1 if fn.forward else 0:]]
+    return [s.get("value") for s in steps[1 if forward_first else 0:]]
 
 
 def _verify(fn, case, got, expected):
@@ -390,18 +453,19 @@ def _as_tensor(x):
     return None
 
 
-def _machinery(clock, inputs, steps, fn, fwd_out, own_outs):
-    """(seconds, seconds): the grader's own time, on its clock, for the worker's work around the call:
-    decoding the request and framing the empty request's answer (its inputs sent back); then framing the
-    values a timed request returns (the reference's, in the same places; caches are not sent back)."""
+def _as_returned(fn, out):
+    """What the worker sends back of fn's return `out` (its cache left out)."""
+    if len(fn.returns) == 1:
+        return out
+    return tuple(None if r == CACHE else v for r, v in zip(fn.returns, out))
+
+
+def _machinery(clock, inputs, steps, returned):
+    """(seconds, seconds): the grader's own time, on its clock, for the worker's work around the calls:
+    decoding the request and framing the empty request's answer (its inputs sent back); then framing
+    `returned`, the values of a timed request's steps (the reference's, in their places)."""
     header, payload = wire.encode({"op": "call", "id": 1, "inputs": inputs, "steps": steps})
-    values = []
-    if fn.forward:
-        fwd = registry.BY_NAME[fn.forward]
-        values.append(tuple(None if r == CACHE else v for r, v in zip(fwd.returns, fwd_out)))
-    for out in own_outs:
-        values.append(out if len(fn.returns) == 1 else tuple(None if r == CACHE else v for r, v in zip(fn.returns, out)))
-    answer = [{"ok": True, "violations": [], "value": v} for v in values]
+    answer = [{"ok": True, "violations": [], "value": v} for v in returned]
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -458,10 +522,10 @@ class _Observed(TorchFunctionMode):
         return out
 
 
-def _reference_run(fn, per_call, clock):
+def _reference_run(fn, per_call, clock, forward_timed):
     """(seconds, forward's return or None, [own returns]) of the reference, timed on clock.grader():
-    for a backward, its forward once on per_call[0], then one call on that cache per entry of per_call
-    (as the timed request does); each call under the observer mode."""
+    for a backward, its forward on per_call[0] (timed when forward_timed: as when the request runs it),
+    then one call on that cache per entry of per_call; each call under the observer mode."""
     module = reference_module(fn.file)
 
     def args(f, inputs, cache=None):
@@ -484,6 +548,8 @@ def _reference_run(fn, per_call, clock):
             with _Observed(fwd.forbidden_ops):
                 fwd_out = getattr(module, fwd.name)(*args(fwd, per_call[0]))
             cache = fwd_out[fwd.returns.index(CACHE)]
+            if not forward_timed:
+                start = clock.grader()
         for inputs in per_call:
             own = args(fn, inputs, cache)
             with _Observed(fn.forbidden_ops):

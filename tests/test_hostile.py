@@ -641,3 +641,23 @@ def test_a_namespace_is_active_only_when_the_process_is_really_in_a_new_one():
     os.waitpid(pid, 0)
     nothing, real = os.read(r, 4096).decode().split("\n")
     assert nothing.startswith("not available") and real == "active", (nothing, real)
+
+
+def test_memory_in_memfd_files_is_refused(plans, tmp_path):
+    """Pages of a memfd that is never mapped are in no process's RSS: 3 GB held beside a 300 MB limit."""
+    body = ("import os\nfds = []\nfor i in range(24):\n"
+            "    fd = os.memfd_create('m%d' % i)\n    os.posix_fallocate(fd, 0, 64 << 20)\n    fds.append(fd)\n")
+    expect_exact(grade(attack(tmp_path, body), plans), words="Operation not permitted")
+
+
+def test_a_flood_of_the_record_is_itself_a_violation(plans, tmp_path):
+    """Junk written to the witness pipe first would push the real record past what the grader reads."""
+    body = ("import gc, os\n"
+            "rec = [o for o in gc.get_objects() if type(o).__name__ == '_Record'][0]\n"
+            "os.write(rec.fd, b'-1\\tx\\n' * 500)\n"
+            "out = torch.nn.functional.embedding(x, W)\n"
+            "del rec[:]\n"
+            "return out, (x, W.shape[0])\n")
+    report = grade(attack(tmp_path, body), plans)
+    assert scores(report)["word_embedding_forward"] == 0
+    assert "flood of the grader's operator record" in messages(report, "word_embedding_forward")

@@ -148,9 +148,25 @@ def test_a_shortcut_on_the_timed_input_is_not_credited(plans, tmp_path):
         assert [c.name for c in fr.checks if not c.passed] == [check.name]
 
 
+def test_a_backward_whose_cache_cannot_be_sent_back_is_timed_after_its_forward(plans, tmp_path):
+    """A torch.Size in the cache (the wire format carries no such type): the timed request runs the forward
+    too, and the reference's time counts its forward too. A loop over the batch still fails; without one
+    the check still passes."""
+    sub = make_variant(str(tmp_path / "sub"), "rnn_layers.py", [
+        ("    cache = (x, W.shape[0])\n", "    cache = (x, W.shape)\n"), ("    x, V = cache\n", "    x, (V, _) = cache\n"),
+        ("    cache = (x, w)\n", "    cache = (x, w, x.shape)\n"), ("    x, w = cache\n", "    x, w, _ = cache\n"),
+        ("    dx = dout @ w.T  # (N, T, D)\n",
+         "    dx = dout.new_empty(dout.shape[:2] + w.shape[:1])\n    for n in range(dout.shape[0]):\n"
+         "        dx[n] = dout[n] @ w.T\n")])
+    report = runner.grade(sub, plans(RNN))
+    assert_too_slow(report, ["temporal_affine_backward"])
+    _, check = speed_check(report, "word_embedding_backward")
+    assert check.passed, check.message
+
+
 def test_the_worker_clock_is_the_kernels():
     assert speed._Clock(os.getpid()).cpu  # Linux: any process's CPU-time clock
-    assert not speed._Clock(1 << 30).cpu  # no such process: the grader's wall clock instead
+    assert not speed._Clock((1 << 22) + 1).cpu  # no such process (over any pid_max): the grader's wall clock instead
 
 
 def test_a_function_that_raises_on_some_check_is_not_timed(plans, tmp_path):

@@ -231,3 +231,46 @@ def test_grade_batch_without_user_namespaces_refuses_once_before_grading_anyone(
     assert r.returncode == 2, r.stdout + r.stderr
     assert "refusing to run student code without isolation" in r.stderr, r.stderr
     assert not os.path.exists(marker)
+
+
+# At import: lower the address-space limit of every other process of the uid (the grader, the zygote,
+# the other students' workers): the kernel allows it to the same uid.
+PRLIMIT_OTHERS = r'''
+import os as _os, resource as _res, time as _time
+def _ancestors():
+    out, p = set(), _os.getpid()
+    while p > 1:
+        out.add(p)
+        p = int([l for l in open("/proc/%d/status" % p) if l.startswith("PPid:")][0].split()[1])
+    return out
+_hit, _t = [], _time.time()
+while _time.time() - _t < 6 and not _hit:
+    for _p in _os.listdir("/proc"):
+        if _p.isdigit() and int(_p) not in _ancestors() and _os.stat("/proc/" + _p).st_uid == _os.getuid():
+            try:
+                _res.prlimit(int(_p), _res.RLIMIT_AS, (1 << 20, 1 << 20))
+                _hit.append(int(_p))
+            except OSError:
+                pass
+    _time.sleep(0.01)
+'''
+
+
+def test_a_worker_cannot_change_the_limits_of_other_processes_of_its_uid(kit, work):
+    """Without root, the grader, the zygote and every student's worker share one uid: a classmate's limits
+    lowered by the attacker gave that classmate 0 (found by review)."""
+    from helpers import copy_solutions
+
+    cls = os.path.join(work, "class")
+    make_variant(os.path.join(cls, "aaa"), "rnn_layers.py", [("import torch\n", "import torch\n" + PRLIMIT_OTHERS)])
+    copy_solutions(os.path.join(cls, "bbb"))
+    give(work)
+    out = os.path.join(work, "out")
+    cmd = ["setpriv", "--reuid", str(UID), "--regid", str(UID), "--clear-groups", sys.executable, "-m", "autograder",
+           "grade-batch", cls, "-o", out, "--device", "cpu", "--functions", "rnn_step_forward,rnn_forward",
+           "--no-instructor-tests", "-j", "2"]
+    r = subprocess.run(cmd, cwd=kit, capture_output=True, text=True, timeout=600,
+                       env={"PATH": "/usr/bin:/bin", "HOME": kit, "PYTHONPATH": kit, "LANG": "C.UTF-8"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    data = json.load(open(os.path.join(out, "results", "bbb", "results.json")))
+    assert data["score"] == sum(t["max_score"] for t in data["tests"]), r.stdout + r.stderr
