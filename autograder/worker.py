@@ -12,17 +12,19 @@ Protocol (frames of wire.py on two pipes whose numbers come in argv):
     -> {"op": "call", "id": k, "inputs": {name: tensor}, "steps": [step, ...]}
        step = {"module": m, "fn": f, "args": [{"in": name} | {"dict": prefix} | {"step": i, "index": j}],
                "arity": n or null, "skip": [indices not to send back (caches)]}
+    <- {"ready": true, "torch": version, "cuda": bool, "layers": {layer: status}, "witness": fd}  (first)
     <- {"id": k, "steps": [{"ok": true, "value": ..., "violations": [...]} |
                            {"ok": false, "error": {...}, "violations": [...]}],
         "inputs_after": {name: tensor}}
     -> {"op": "unittest", "id": k, "module": name, "filename": label, "source": [text, ...]}
     <- several frames, each {"id": k, "event": ...}: see run_unittest (instructor tests)
+Beside them, the witness pipe (its number in argv / the ready message): every violation the worker's
+guards and operator observer record, written as it happens (`_Record`; sandbox.Worker.witnessed).
 """
 import importlib
 import io
 import os
 import sys
-import time
 import traceback
 import types
 import unittest
@@ -94,7 +96,8 @@ FORBIDDEN = [
 class _Record(list):
     """The violations seen during the current request, each also written out as it happens, as
     "<step>\t<label>\n", to the grader's witness pipe: what reached the grader stays there, whatever
-    the student's code does to this list afterwards (step: the call's step, -1 an import)."""
+    the student's code does to this list afterwards (step: the call's step, -1 an import; -2, the
+    instructor tests, is not written)."""
 
     fd = None
     step = -1
@@ -448,11 +451,9 @@ def run_call(req, modules, scratch, torch):
                     args.append({k[len(p):]: v for k, v in inputs.items() if k.startswith(p)})
                 else:
                     args.append(outs[a["step"]][a["index"]])
-            start = time.perf_counter()
             out = _observer[0](fn, args, step.get("deny") or {})
             if any(t.is_cuda for t in inputs.values() if type(t) is torch.Tensor):
-                torch.cuda.synchronize()
-            res["seconds"] = time.perf_counter() - start
+                torch.cuda.synchronize()  # an asynchronous CUDA error belongs to this call
         except BaseException as e:
             res["error"] = describe_error(e, scratch)
             verify_guards()

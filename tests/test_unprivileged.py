@@ -167,6 +167,9 @@ ATTACKS = {  # name: (word_embedding_forward's first lines, words expected in it
     "the record emptied through gc (item 4)": ("CLEAR_RECORD", "does not allow", FORWARD),  # (the backward
     "System V shared memory (item 5)": ("SHM", "shmget refused", None),  # check's forward is graded alone)
     "a worker that stops reading (item 2)": ("STOP_READING", "stopped reading its inputs", None),
+    "a frame whose entries share their bytes (item 3)": ("SAME_BYTES", "malformed data", None),
+    "a loop over the batch behind stopped clocks (item 8)": ("SLOW_BEHIND_STOPPED_CLOCKS", "slower than the reference",
+                                                              FORWARD),
 }
 
 
@@ -178,8 +181,9 @@ def test_the_hostile_submissions_are_contained_without_root_too(kit, work, name)
 
     attr, words, losers = ATTACKS[name]
     losers = losers or hostile.EMBED
-    body = getattr(hostile, attr, None) or getattr(this_module(), attr)
-    sub = hostile.attack(_Path(work), body)
+    body = getattr(hostile, attr, None) or getattr(this_module(), attr) or _wire_attack(attr)
+    at_import = AT_IMPORT.get(attr, "")
+    sub = hostile.attack(_Path(work), body, at_import=at_import() if callable(at_import) else at_import)
     give(work)
     r, data = grade(kit, sub, "--functions", "temporal_affine_forward,word_embedding_forward,word_embedding_backward")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -274,3 +278,18 @@ def test_a_worker_cannot_change_the_limits_of_other_processes_of_its_uid(kit, wo
     assert r.returncode == 0, r.stdout + r.stderr
     data = json.load(open(os.path.join(out, "results", "bbb", "results.json")))
     assert data["score"] == sum(t["max_score"] for t in data["tests"]), r.stdout + r.stderr
+
+
+def _wire_attack(name):
+    import test_hostile_wire
+
+    return getattr(test_hostile_wire, name)
+
+
+SAME_BYTES = None  # filled below, from test_hostile_wire (item 3's frames)
+SLOW_BEHIND_STOPPED_CLOCKS = "for n in range(x.shape[0]):\n    W[x[n]].sum()\n"
+AT_IMPORT = {"SAME_BYTES": lambda: _wire_attack("SEND"),
+             "SLOW_BEHIND_STOPPED_CLOCKS": "import time\n"
+                                           "for _name in ('perf_counter', 'monotonic', 'process_time', 'thread_time'):\n"
+                                           "    setattr(time, _name, lambda: 0.0)\n"
+                                           "    setattr(time, _name + '_ns', lambda: 0)\n"}
