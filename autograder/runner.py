@@ -124,7 +124,8 @@ def shipped_inputs(fn):
     return [_draw(fn, c, case_seed(fn, c, 0, "fixed")) for c in fn.cases if not c.hidden]
 
 
-def _same_inputs(a, b):
+def same_inputs(a, b):
+    """Whether two input dicts hold the same values (tensors: dtype, shape and every element)."""
     if a.keys() != b.keys():
         return False
     for k, x in a.items():
@@ -156,11 +157,11 @@ def prepare(fn, case, plan_seed, public_inputs="fresh", shipped=None):
     if fresh:
         shipped = shipped_inputs(fn) if shipped is None else shipped
         for _ in range(REDRAWS):
-            if not any(_same_inputs(inputs, s) for s in shipped):
+            if not any(same_inputs(inputs, s) for s in shipped):
                 break
             seed = (seed + 1) & 0x7FFFFFFF
             inputs = _draw(fn, case, seed)
-        fresh = not any(_same_inputs(inputs, s) for s in shipped)
+        fresh = not any(same_inputs(inputs, s) for s in shipped)
     inputs64 = {k: (v.to(torch.float64) if _is_float(v) else v) for k, v in inputs.items()}
     on_device = {k: (v.to(case.device) if torch.is_tensor(v) else v) for k, v in inputs64.items()}
     expected = {k: v.detach().to("cpu") for k, v in fn.oracle(on_device).items()}

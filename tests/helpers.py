@@ -10,12 +10,12 @@ ASSIGNMENT = os.path.join(ROOT, "assignment")
 FIXED_SEED = 20261125  # hidden cases are fresh each real run; tests pin them for reproducibility
 
 
-def copy_solutions(dst):
-    """A submission folder holding every reference solution file."""
+def copy_solutions(dst, src=SOLUTIONS):
+    """A submission folder holding every reference solution file (src=ASSIGNMENT: every stub)."""
     os.makedirs(dst, exist_ok=True)
-    for name in os.listdir(SOLUTIONS):
+    for name in os.listdir(src):
         if name.endswith(".py"):
-            shutil.copy(os.path.join(SOLUTIONS, name), dst)
+            shutil.copy(os.path.join(src, name), dst)
     return dst
 
 

@@ -130,26 +130,12 @@ def replay_submission(folder, data):
     return write_submission(folder, files)
 
 
-def _same_inputs(a, b):
-    if a.keys() != b.keys():
-        return False
-    for k, x in a.items():
-        y = b[k]
-        if torch.is_tensor(x) or torch.is_tensor(y):
-            if not (torch.is_tensor(x) and torch.is_tensor(y) and x.dtype == y.dtype and x.shape == y.shape
-                    and torch.equal(x.cpu(), y)):
-                return False
-        elif x != y:
-            return False
-    return True
-
-
 def shipped_in(plan, data):
     """The labels of the plan's checks whose inputs are some shipped check's of the same function."""
     shipped = {}
     for c in data["checks"]:
         shipped.setdefault(c["function"], []).append(c["inputs"])
-    return [p.case.label for p in plan.checks if any(_same_inputs(p.inputs, s) for s in shipped.get(p.fn.name, []))]
+    return [p.case.label for p in plan.checks if any(runner.same_inputs(p.inputs, {k: v.cpu() if torch.is_tensor(v) else v for k, v in s.items()}) for s in shipped.get(p.fn.name, []))]
 
 
 @pytest.fixture(scope="module")

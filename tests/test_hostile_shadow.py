@@ -62,11 +62,7 @@ sys.modules[decorators.__name__] = decorators
 
 def stubs(dst):
     """A submission folder holding the assignment's stubs."""
-    os.makedirs(dst, exist_ok=True)
-    for name in os.listdir(ASSIGNMENT):
-        if name.endswith(".py"):
-            shutil.copy(os.path.join(ASSIGNMENT, name), dst)
-    return dst
+    return copy_solutions(dst, ASSIGNMENT)
 
 
 def static_total(folder=None):
