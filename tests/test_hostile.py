@@ -254,24 +254,29 @@ def test_grader_files_and_solutions_are_not_readable(plans, tmp_path):
     expect_exact(grade(attack(tmp_path, body), plans), words="could not read any grader file")
 
 
+def _accepting(server):
+    """(what `server` accepts within 20 s, the thread that waits for it)."""
+    accepted = []
+    server.settimeout(20)
+
+    def serve():
+        try:
+            accepted.append(server.accept())
+        except OSError:
+            pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return accepted, t
+
+
 @root_only
 def test_network_is_blocked(plans, tmp_path):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
     port = server.getsockname()[1]
-    accepted = []
-    server.settimeout(20)
-
-    def serve():
-        try:
-            conn, _ = server.accept()
-            accepted.append(conn)
-        except OSError:
-            pass
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
+    accepted, t = _accepting(server)
     body = ("import socket\n"
             "try:\n    socket.create_connection(('127.0.0.1', %d), timeout=1).sendall(b'leak')\n"
             "except OSError as e:\n    raise RuntimeError('no network: %%s' %% e)\n") % port
@@ -491,17 +496,7 @@ def test_unix_sockets_reached_by_path_are_blocked(plans, tmp_path):
     server.bind(path)
     os.chmod(path, 0o777)  # anyone may connect, by the file's modes
     server.listen(1)
-    server.settimeout(10)
-    accepted = []
-
-    def serve():
-        try:
-            accepted.append(server.accept())
-        except OSError:
-            pass
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
+    accepted, t = _accepting(server)
     body = ("import socket\n"
             "try:\n    s = socket.socket(socket.AF_UNIX)\n    s.connect(%r)\n    s.sendall(b'leak')\n"
             "except OSError as e:\n    raise RuntimeError('no unix socket: %%s' %% e)\n") % path
@@ -510,7 +505,7 @@ def test_unix_sockets_reached_by_path_are_blocked(plans, tmp_path):
     finally:
         server.close()
         os.unlink(path)
-        t.join(timeout=12)
+        t.join(timeout=25)
     expect_exact(report, words="no unix socket")
     assert not accepted
 
