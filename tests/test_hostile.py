@@ -8,6 +8,7 @@ root (a separate sandbox user, process and network isolation) skip cleanly other
 """
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -474,17 +475,26 @@ def test_system_v_shared_memory_is_refused_and_nothing_outlives_grading(plans, t
 @root_only
 def test_files_anywhere_writable_do_not_outlive_grading(plans, tmp_path):
     """/run/lock, /var/tmp, /dev/shm, /tmp: every world-writable place is the worker's own, empty tmpfs,
-    and everything else is read-only."""
+    and everything else is read-only: a world-writable folder elsewhere (here one the test makes in
+    /var/lib) cannot be written at all."""
     token = "ag-left-%d" % os.getpid()
     places = ["/run/lock/" + token, "/var/tmp/" + token, "/dev/shm/" + token, "/tmp/" + token]
+    elsewhere = "/var/lib/%s-dir" % token
+    os.makedirs(elsewhere)
+    os.chmod(elsewhere, 0o1777)
     body = ("wrote = []\n"
             "for p in %r:\n"
             "    try:\n        open(p, 'w').write('hidden inputs')\n        wrote.append(p)\n"
             "    except OSError:\n        pass\n"
-            "try:\n    open(%r, 'w').write('x')\nexcept OSError as e:\n    ro = e.strerror\n"
-            "raise RuntimeError('wrote %%s; kit: %%s' %% (wrote, ro))\n") % (places, os.path.join(ROOT, "course.toml"))
-    report = grade(attack(tmp_path, body), plans)
-    expect_exact(report, words="Read-only file system")
+            "try:\n    open(%r, 'w').write('x')\n    ro = 'written'\nexcept OSError as e:\n    ro = e.strerror\n"
+            "raise RuntimeError('wrote %%s; elsewhere: %%s' %% (wrote, ro))\n") % (places, elsewhere + "/left")
+    try:
+        report = grade(attack(tmp_path, body), plans)
+        left = os.listdir(elsewhere)
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
+    expect_exact(report, words="elsewhere: Read-only file system")
+    assert not left, left
     for p in places:
         assert not os.path.exists(p), p
 
