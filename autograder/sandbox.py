@@ -190,8 +190,9 @@ def sandbox_user():
 UNSAFE_ENV = "AUTOGRADER_UNSAFE_NO_ISOLATION"  # set by --unsafe-no-isolation
 UNSAFE_NOTE = ("WARNING: student code ran WITHOUT isolation (--unsafe-no-isolation): it had the grader's "
                "own rights, and its score cannot be trusted")
-# Without root, a worker that lacks one of these runs as the instructor with nothing in between.
-REQUIRED_WITHOUT_ROOT = ("user namespace", "mount namespace", "seccomp")
+# Without root, a worker that lacks one of these runs as the instructor with nothing in between (read-only
+# file systems: else it could rewrite the kit's own code, which every later grading runs).
+REQUIRED_WITHOUT_ROOT = ("user namespace", "mount namespace", "read-only file systems", "seccomp")
 
 
 def unsafe():
@@ -440,7 +441,8 @@ class Worker:
                 "refusing to run student code without isolation: the grader is not root and %s not "
                 "available here (%s). Run as root (as on Gradescope), enable unprivileged user namespaces "
                 "(sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone, or Ubuntu's "
-                "kernel.apparmor_restrict_unprivileged_userns=0) and install libseccomp, or, knowing that the "
+                "kernel.apparmor_restrict_unprivileged_userns=0) on Linux 5.12 or newer (read-only mounts) and "
+                "install libseccomp, or, knowing that the "
                 "code then runs with your own rights, pass --unsafe-no-isolation"
                 % (" and ".join(missing), "; ".join("%s: %s" % (m, self.layers.get(m, "not reported"))
                                                     for m in missing)))

@@ -293,3 +293,20 @@ AT_IMPORT = {"SAME_BYTES": lambda: _wire_attack("SEND"),
                                            "for _name in ('perf_counter', 'monotonic', 'process_time', 'thread_time'):\n"
                                            "    setattr(time, _name, lambda: 0.0)\n"
                                            "    setattr(time, _name + '_ns', lambda: 0)\n"}
+
+
+# A kernel older than 5.12 (RHEL 8): user namespaces, but no recursive read-only mount.
+NO_MOUNT_SETATTR = NO_USERNS.replace("'unshare'", "'mount_setattr'")
+
+
+def test_without_read_only_mounts_student_code_does_not_run(kit, work):
+    """The worker would otherwise be able to rewrite the kit's own code, which every later grading runs."""
+    marker = os.path.join(work, "ran")
+    sub = make_variant(os.path.join(work, "sub"), "rnn_layers.py", [
+        ("import torch\n", "import torch\nopen(%r, 'w').write('student code ran')\n" % marker)])
+    give(work)
+    r, data = grade(kit, sub, wrapper=NO_MOUNT_SETATTR)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert not os.path.exists(marker), "student code ran without read-only mounts"
+    hidden = "\n".join(t.get("output", "") for t in data["tests"])
+    assert "read-only file systems not available" in hidden, hidden
