@@ -141,17 +141,24 @@ def _the_attempts_fail(kit, work, other):
     assert all(got == best for name, (got, best) in scores.items()), scores  # every attempt failed
 
 
-def test_without_user_namespaces_student_code_does_not_run(kit, work):
+def refused(kit, work, wrapper):
+    """Grade a submission that leaves a marker at import under `wrapper`: it must be refused unrun.
+    Returns (the submission, its marker, the hidden text of results.json)."""
     marker = os.path.join(work, "ran")
     sub = make_variant(os.path.join(work, "sub"), "rnn_layers.py", [
         ("import torch\n", "import torch\nopen(%r, 'w').write('student code ran')\n" % marker)])
     give(work)
-    r, data = grade(kit, sub, wrapper=NO_USERNS)
+    r, data = grade(kit, sub, wrapper=wrapper)
     assert r.returncode == 1, r.stdout + r.stderr
     assert not os.path.exists(marker), "student code ran without isolation"
+    assert data["score"] == 0
     hidden = "\n".join(t.get("output", "") for t in data["tests"])
     assert "refusing to run student code without isolation" in hidden and "--unsafe-no-isolation" in hidden
-    assert data["score"] == 0
+    return sub, marker, hidden
+
+
+def test_without_user_namespaces_student_code_does_not_run(kit, work):
+    sub, marker, _ = refused(kit, work, NO_USERNS)
 
     r, data = grade(kit, sub, "--unsafe-no-isolation", wrapper=NO_USERNS)  # asked for by name: it runs
     assert r.returncode == 0, r.stdout + r.stderr
@@ -301,12 +308,5 @@ NO_MOUNT_SETATTR = NO_USERNS.replace("'unshare'", "'mount_setattr'")
 
 def test_without_read_only_mounts_student_code_does_not_run(kit, work):
     """The worker would otherwise be able to rewrite the kit's own code, which every later grading runs."""
-    marker = os.path.join(work, "ran")
-    sub = make_variant(os.path.join(work, "sub"), "rnn_layers.py", [
-        ("import torch\n", "import torch\nopen(%r, 'w').write('student code ran')\n" % marker)])
-    give(work)
-    r, data = grade(kit, sub, wrapper=NO_MOUNT_SETATTR)
-    assert r.returncode == 1, r.stdout + r.stderr
-    assert not os.path.exists(marker), "student code ran without read-only mounts"
-    hidden = "\n".join(t.get("output", "") for t in data["tests"])
+    _, _, hidden = refused(kit, work, NO_MOUNT_SETATTR)
     assert "read-only file systems not available" in hidden, hidden
