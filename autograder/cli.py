@@ -14,9 +14,9 @@ import shlex
 import sys
 import tempfile
 
-from . import pipeline
+from .verbs import grade as pipeline
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .paths import KIT_ROOT as ROOT
 
 
 def _split(text):
@@ -24,7 +24,7 @@ def _split(text):
 
 
 def cmd_grade(args):
-    from . import forkserver
+    from .engine import forkserver
 
     # The zygote imports torch while this process imports the kit and builds the plan: the first
     # worker is then a fork, ready at once (forkserver.py); restarts after a crash are forks too.
@@ -37,7 +37,9 @@ def cmd_grade(args):
 
 
 def _grade(args):
-    from . import config, instructor, registry, results
+    from . import config, registry
+    from .verbs import instructor
+    from .engine import results
 
     try:
         cfg = config.load(args.config)
@@ -68,7 +70,7 @@ def _grade(args):
 
 
 def cmd_grade_batch(args):
-    from . import batch
+    from .verbs.batch import run as batch
 
     try:
         shard = batch.parse_shard(args.shard) if args.shard else None
@@ -85,7 +87,7 @@ def cmd_grade_batch(args):
 
 
 def cmd_merge(args):
-    from . import batchreport
+    from .verbs.batch import report as batchreport
 
     try:
         paths, notes = batchreport.merge(args.dirs, args.output)
@@ -100,7 +102,7 @@ def cmd_merge(args):
 
 
 def cmd_stubs(args):
-    from . import stubs
+    from .verbs import stubs
 
     src, dst = os.path.join(ROOT, "solutions"), os.path.join(ROOT, "assignment")
     try:
@@ -132,7 +134,7 @@ def cmd_list(args):
 
 
 def cmd_package(args):
-    from . import packaging
+    from .verbs import package as packaging
 
     try:
         packed = packaging.build(args.output)
@@ -144,7 +146,7 @@ def cmd_package(args):
 
 
 def cmd_student(args):
-    from . import release
+    from .verbs import release
 
     return release.main(["--output", args.output] + (["--config", args.config] if args.config else []))
 
@@ -215,7 +217,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     if getattr(args, "unsafe_no_isolation", False):
-        from . import sandbox
+        from .engine import sandbox
 
         os.environ[sandbox.UNSAFE_ENV] = "1"
     return args.func(args)

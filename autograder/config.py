@@ -46,7 +46,7 @@ class Config:
 
     def limits(self):
         """The sandbox's Limits: this file's values, then the environment's overrides."""
-        from .sandbox import Limits
+        from .engine.sandbox import Limits
 
         base = Limits()
         if self.call_timeout is not None:

@@ -71,7 +71,7 @@ if [ "$(id -u)" = 0 ]; then
     say "smoke check: the sandbox user (a leased uid, as in grading) can start $VENV/bin/python and import torch"
     "$VENV/bin/python" -c "
 import os, subprocess, sys
-from autograder.sandbox import sandbox_user
+from autograder.engine.sandbox import sandbox_user
 user = sandbox_user()  # a lease: other graders on this machine never share its uid
 def drop():
     os.setgroups([]); os.setgid(user.gid); os.setuid(user.uid)

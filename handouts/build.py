@@ -37,8 +37,12 @@ ROOT = os.path.dirname(HERE)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from autograder import archive, config, instructor, registry, release  # noqa: E402
-from autograder.spec import CACHE, DictArg  # noqa: E402
+from autograder.engine import archive  # noqa: E402
+
+from autograder import config, registry
+
+from autograder.verbs import instructor, release
+from autograder.engine.spec import CACHE, DictArg  # noqa: E402
 
 SOURCE = os.path.join(HERE, "writeup.md")
 CSS = os.path.join(HERE, "writeup.css")

@@ -2,7 +2,9 @@
 import os
 import shutil
 
-from autograder import registry, runner
+from autograder import registry
+
+from autograder.engine import runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOLUTIONS = os.path.join(ROOT, "solutions")

@@ -22,7 +22,11 @@ import pytest
 from gradescope_schema import check
 from helpers import ASSIGNMENT, ROOT, SOLUTIONS, copy_solutions, make_variant, write_submission
 
-from autograder import batch, batchreport, cli, discovery, registry, runner
+from autograder.verbs.batch import run as batch, report as batchreport, discovery
+
+from autograder import cli, registry
+
+from autograder.engine import runner
 
 FUNCTIONS = ["rnn_step_forward", "rnn_step_backward"]
 TANH_DERIVATIVE_BUG = [("da = dnext_h * (1 - next_h * next_h)", "da = dnext_h * (1 - next_h)")]
@@ -494,7 +498,7 @@ def test_a_called_off_grading_stops_at_its_next_wait_and_leaves_nothing(tmp_path
     and no scratch folder behind."""
     import threading
 
-    from autograder import sandbox
+    from autograder.engine import sandbox
 
     sub = str(tmp_path / "slow")
     make_variant(sub, "rnn_layers.py", SLEEPY)
@@ -627,7 +631,7 @@ def test_workers_never_see_the_class_or_the_outputs_and_isolation_is_summarized(
     the paths are taken out afterwards (one another batch of this process still holds stays; one that
     was there before stays). Each grading's isolation layers reach grading.json, summary.json,
     summary.md and the merge."""
-    from autograder import sandbox
+    from autograder.engine import sandbox
 
     src = tmp_path / "class"
     copy_solutions(str(src / "ann"))

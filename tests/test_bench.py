@@ -8,16 +8,16 @@ import sys
 
 import pytest
 
-from autograder import bench
+from tools import bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """(document, printed table) of `python -m autograder.bench --quick`."""
+    """(document, printed table) of `python -m tools.bench --quick`."""
     out = tmp_path_factory.mktemp("bench") / "sub" / "bench.json"  # its folder is created
-    p = subprocess.run([sys.executable, "-m", "autograder.bench", "--quick", "-o", str(out)], cwd=ROOT,
+    p = subprocess.run([sys.executable, "-m", "tools.bench", "--quick", "-o", str(out)], cwd=ROOT,
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     with open(out) as f:

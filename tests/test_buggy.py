@@ -7,7 +7,8 @@ import pytest
 from helpers import full, make_variant, messages, scores
 
 import buggy
-from autograder import registry, runner
+from autograder import registry
+from autograder.engine import runner
 
 BUGS = []
 for info in pkgutil.iter_modules([os.path.dirname(buggy.__file__)]):

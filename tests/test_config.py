@@ -10,7 +10,7 @@ import torch
 from helpers import ROOT, SOLUTIONS
 
 from autograder import config, registry
-from autograder.sandbox import Limits
+from autograder.engine.sandbox import Limits
 
 
 def write(tmp_path, text):

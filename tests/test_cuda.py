@@ -3,7 +3,9 @@ import pytest
 import torch
 from helpers import ASSIGNMENT, SOLUTIONS, full, make_variant, plan_for_files, scores
 
-from autograder import forkserver, registry, results, runner, spec
+from autograder.engine import forkserver, results, runner, spec
+
+from autograder import registry
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

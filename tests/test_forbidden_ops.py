@@ -14,8 +14,10 @@ import textwrap
 import pytest
 from helpers import FIXED_SEED, ROOT, full, make_variant, messages, scores
 
-from autograder import forbidden, registry, results, runner
-from autograder.sandbox import Limits
+from autograder.engine import forbidden, results, runner
+
+from autograder import registry
+from autograder.engine.sandbox import Limits
 
 FAST = Limits(call_timeout=5.0)
 
@@ -101,7 +103,7 @@ CALLS = {
 PROBE = r"""
 import json, sys, torch
 sys.path.insert(0, %(root)r)
-from autograder import forbidden, worker
+from autograder.engine import forbidden, worker
 observed = worker.install_observer(torch)
 exec(%(setup)r)
 seen = {}

@@ -9,7 +9,7 @@ import pytest
 import test_hostile as hostile
 from helpers import copy_solutions, make_variant, scores
 
-from autograder import forkserver, runner, sandbox
+from autograder.engine import forkserver, runner, sandbox
 
 
 zygote_server = []
@@ -75,8 +75,8 @@ def test_solutions_and_stubs_score_as_with_fresh_workers(plans, tmp_path):
     assert all(fr.score == 0 for fr in stubs.functions)
 
 
-GRADER_MODULES = ("autograder.runner", "autograder.spec", "autograder.registry", "autograder.parts",
-                  "autograder.compare", "solutions")
+GRADER_MODULES = ("autograder.engine.runner", "autograder.engine.spec", "autograder.registry", "autograder.parts",
+                  "autograder.engine.compare", "solutions")
 
 
 def test_a_forked_worker_holds_nothing_of_the_grader(plans, tmp_path):

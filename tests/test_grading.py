@@ -10,8 +10,10 @@ from gradescope_schema import check
 from helpers import (ASSIGNMENT, FIXED_SEED, ROOT, SOLUTIONS, copy_solutions, full, make_variant, messages, scores,
                      write_submission)
 
-from autograder import cli, registry, runner
-from autograder.sandbox import EnvironmentFailure, Limits
+from autograder import cli, registry
+
+from autograder.engine import runner
+from autograder.engine.sandbox import EnvironmentFailure, Limits
 
 FAST = Limits(call_timeout=3.0)
 RNN = ["rnn_layers"]
@@ -193,7 +195,7 @@ def test_a_worker_that_cannot_start_is_the_graders_failure_not_the_students(plan
 def test_public_feedback_names_an_overflow_and_an_in_place_edit_with_their_fixes(plans, tmp_path):
     """The two most common real mistakes in student code (issue 12): a hand-written tanh that
     overflows in float32, and `dnext_c += ...`. Both show in the visible entry, with the fix."""
-    from autograder import results
+    from autograder.engine import results
 
     sub = make_variant(str(tmp_path / "rnn"), "rnn_layers.py", [(
         "next_h = torch.tanh(x @ Wx + prev_h @ Wh + b)  # (N, H)",

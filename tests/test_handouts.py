@@ -14,7 +14,9 @@ import sys
 import pytest
 from helpers import ROOT
 
-from autograder import config, registry, release
+from autograder import config, registry
+
+from autograder.verbs import release
 
 BUILD = os.path.join(ROOT, "handouts", "build.py")
 SOURCE = os.path.join(ROOT, "handouts", "writeup.md")

@@ -19,8 +19,8 @@ import time
 import pytest
 from helpers import ROOT, full, make_variant, messages, scores
 
-from autograder import runner, sandbox
-from autograder.sandbox import Limits
+from autograder.engine import runner, sandbox
+from autograder.engine.sandbox import Limits
 
 FAST = Limits(call_timeout=3.0)
 EMBED = {"word_embedding_forward", "word_embedding_backward"}
@@ -302,7 +302,7 @@ def test_hidden_inputs_are_not_in_the_workers_reach_before_the_call(plans, tmp_p
 def test_hidden_check_messages_are_not_shown_to_students(plans, tmp_path):
     sub = make_variant(str(tmp_path / "sub"), "rnn_layers.py",
                        [("loss = -(m * picked).sum() / N", "loss = -(m * picked).sum() / (N + 1e-3)")])
-    from autograder import results
+    from autograder.engine import results
     data = results.gradescope(grade(sub, plans))
     visible = [t for t in data["tests"] if t["visibility"] == "visible" and t["tags"][0] == "temporal_softmax_loss"]
     later = [t for t in data["tests"] if t["visibility"] == "after_published" and t["tags"][0] == "temporal_softmax_loss"]
@@ -385,7 +385,7 @@ def test_a_worker_that_stops_reading_its_requests_cannot_hold_the_grader(plans, 
     """The worker answers, then never reads again: the grader's next request, larger than the pipe, must
     time out like any call (the old grader blocked for good in its write: no results.json, and neither
     the budget, the memory watchdog nor Ctrl-C got a turn)."""
-    from autograder import speed
+    from autograder.engine import speed
 
     report, seconds = _grade_within(120, attack(tmp_path, STOP_READING), plans(["rnn_layers"]), FAST)
     for fr in report.functions:
@@ -576,7 +576,7 @@ def test_where_threads_are_allowed_a_students_thread_runs_under_the_observer():
     patch torch for good.)"""
     code = textwrap.dedent("""
         import threading, torch
-        from autograder import worker
+        from autograder.engine import worker
         observed = worker.install_observer(torch)
         def student(W):
             box = []
@@ -596,7 +596,7 @@ def test_where_threads_are_allowed_a_students_thread_runs_under_the_observer():
 def test_where_the_kernel_refuses_a_mount_namespace_files_anywhere_are_swept(plans, tmp_path, monkeypatch):
     """Docker's default profile refuses namespaces to root: then everything the sandbox uid left in any
     world-writable folder of the host is deleted before the uid goes back."""
-    from autograder import isolation
+    from autograder.engine import isolation
 
     monkeypatch.setattr(sandbox, "SPAWNER", None)  # fresh workers: enter() runs in this process's image
     monkeypatch.setattr(isolation, "CLONE_NEWNS", 0x1)  # not a namespace: unshare() refuses it (EINVAL)
@@ -637,7 +637,7 @@ def test_system_v_objects_of_a_sandbox_uid_are_removed():
 @root_only
 def test_a_namespace_is_active_only_when_the_process_is_really_in_a_new_one():
     """unshare(0) succeeds and changes nothing: mounting after it would cover the host's own folders."""
-    from autograder import isolation
+    from autograder.engine import isolation
 
     r, w = os.pipe()
     pid = os.fork()

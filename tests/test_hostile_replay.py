@@ -19,8 +19,10 @@ import pytest
 import torch
 from helpers import FIXED_SEED, write_submission
 
-from autograder import checker, release, runner, speed
-from autograder.feedback import NOT_CREDITED
+from autograder.engine import checker, runner, speed
+
+from autograder.verbs import release
+from autograder.engine.feedback import NOT_CREDITED
 
 UNCHANGED = "inputs left unchanged"
 FUNCTIONS, CFG = release.course()  # the registry as this course grades it (course.toml applied), as `grade` does

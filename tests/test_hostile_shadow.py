@@ -17,7 +17,11 @@ import textwrap
 import pytest
 from helpers import ASSIGNMENT, ROOT, copy_solutions, write_submission
 
-from autograder import instructor, registry, submission
+from autograder.verbs import instructor
+
+from autograder import registry
+
+from autograder.engine import submission
 
 pytest.importorskip("gradescope_utils", reason="pinned in requirements/grader.txt: make setup installs it")
 

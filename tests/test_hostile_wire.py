@@ -14,7 +14,7 @@ import sys
 from helpers import ROOT
 from test_hostile import attack
 
-from autograder import wire
+from autograder.engine import wire
 
 # Finds the worker's response pipe: a fresh worker gets its number as argv[2]; failing that (a
 # forked worker), the one pipe above stderr that is open for writing only and is not the record's.

@@ -14,7 +14,9 @@ import textwrap
 import pytest
 from helpers import ASSIGNMENT, ROOT, SOLUTIONS, copy_solutions
 
-from autograder import instructor, sandbox
+from autograder.verbs import instructor
+
+from autograder.engine import sandbox
 
 pytest.importorskip("gradescope_utils", reason="pinned in requirements/grader.txt: make setup installs it")
 

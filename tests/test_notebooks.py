@@ -15,7 +15,7 @@ from helpers import ROOT, SOLUTIONS
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from autograder import release
+from autograder.verbs import release
 
 sys.path.insert(0, os.path.join(ROOT, "handouts"))
 import build_notebooks  # noqa: E402

@@ -10,8 +10,10 @@ import pytest
 import torch
 from helpers import SOLUTIONS
 
-from autograder import compare, registry
-from autograder.spec import CACHE, DictArg
+from autograder.engine import compare
+
+from autograder import registry
+from autograder.engine.spec import CACHE, DictArg
 
 
 def _module(name, cache={}):

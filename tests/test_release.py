@@ -24,8 +24,10 @@ import buggy.attention
 import buggy.lstm_layers
 import buggy.rnn_layers
 import buggy.tbptt
-from autograder import registry, release, runner, spec, speed
-from autograder.checker import report_dict
+from autograder import registry
+from autograder.verbs import release
+from autograder.engine import runner, spec, speed
+from autograder.engine.checker import report_dict
 
 TOP = "rnn_assignment"
 DATA = TOP + "/checker/public_checks.pt"

@@ -4,9 +4,11 @@ import os
 import torch
 from helpers import FIXED_SEED, SOLUTIONS, full, make_variant, scores
 
-from autograder import registry, results, runner, speed
-from autograder.runner import CheckResult, FunctionResult
-from autograder.sandbox import Limits
+from autograder import registry
+
+from autograder.engine import results, runner, speed
+from autograder.engine.runner import CheckResult, FunctionResult
+from autograder.engine.sandbox import Limits
 from buggy.rnn_layers import BATCH_LOOP
 
 FAST = Limits(call_timeout=3.0)

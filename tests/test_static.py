@@ -13,8 +13,8 @@ import textwrap
 import pytest
 from helpers import ASSIGNMENT, SOLUTIONS, full, make_variant, scores
 
-from autograder import results, runner, static
-from autograder.sandbox import Limits
+from autograder.engine import results, runner, static
+from autograder.engine.sandbox import Limits
 
 HEAD = '"""A student file."""\nimport torch\n\n'  # the case's first line is line 4
 FIRST = HEAD.count("\n") + 1
@@ -49,7 +49,7 @@ CASES = {
     "sys.settrace": ("import sys\nsys.settrace(None)\n", (1, "sys.settrace (frames and tracing)")),
     "sys.setprofile": ("import sys\nsys.setprofile(None)\n", (1, "sys.setprofile (frames and tracing)")),
     "from sys import _getframe": ("from sys import _getframe\n", (0, "sys._getframe (frames and tracing)")),
-    "sys.modules": ("import sys\nw = sys.modules['autograder.worker']\n", (1, "sys.modules")),
+    "sys.modules": ("import sys\nw = sys.modules['autograder.engine.worker']\n", (1, "sys.modules")),
     "threading.settrace": ("import threading\nthreading.settrace(f)\n", (1, "frames and tracing (.settrace)")),
     # frames, tracebacks, generators and coroutines
     "f_back": ("def f(frame):\n    return frame.f_back\n", (1, "frame access (.f_back)")),

@@ -6,7 +6,9 @@ import os
 import pytest
 from helpers import ASSIGNMENT, ROOT, SOLUTIONS
 
-from autograder import registry, stubs
+from autograder import registry
+
+from autograder.verbs import stubs
 
 
 def test_committed_assignment_matches_a_fresh_generation(tmp_path):

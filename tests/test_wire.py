@@ -9,7 +9,7 @@ import tracemalloc
 import pytest
 import torch
 
-from autograder import wire
+from autograder.engine import wire
 
 
 def roundtrip(obj):

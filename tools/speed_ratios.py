@@ -22,7 +22,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def one(log, run, submission, out):
     """In the child: grade once, with speed.measure wrapped to append its figures to `log`."""
     sys.path.insert(0, ROOT)
-    from autograder import cli, speed
+    from autograder import cli
+    from autograder.engine import speed
 
     measure = speed.measure
 

@@ -16,8 +16,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..detectors import transposed_weight_grad
-from ..spec import CACHE, Case, GradedFunction, Mistake, standard_cases
+from ..engine.detectors import transposed_weight_grad
+from ..engine.spec import CACHE, Case, GradedFunction, Mistake, standard_cases
 from .common import F64, backward_maker, layer_oracles, model_mistake, randint, randn
 
 FILE = "attention"

@@ -1,8 +1,8 @@
 """Helpers shared by the part files: random inputs and autograd on the oracle side."""
 import torch
 
-from ..detectors import matches_model
-from ..spec import Mistake
+from ..engine.detectors import matches_model
+from ..engine.spec import Mistake
 
 F64 = torch.float64
 

@@ -8,7 +8,7 @@ file's registry.
 import torch
 from torch.func import functional_call
 
-from ..spec import CACHE, GradedFunction, standard_cases
+from ..engine.spec import CACHE, GradedFunction, standard_cases
 from .common import F64, backward_maker, layer_oracles, model_mistake, randn, saturate, saturate_bias
 
 FILE = "lstm_layers"

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from .. import forbidden
-from ..detectors import repeated_words_overwritten
-from ..spec import CACHE, GradedFunction, Mistake, standard_cases
+from ..engine import forbidden
+from ..engine.detectors import repeated_words_overwritten
+from ..engine.spec import CACHE, GradedFunction, Mistake, standard_cases
 from .common import (F64, backward_maker, grads, layer_oracles, leaves, model_mistake, randint, randn, saturate,
                      saturate_bias)
 

@@ -10,8 +10,8 @@ list at the bottom is this file's registry.
 import torch
 import torch.nn.functional as F
 
-from .. import forbidden
-from ..spec import Case, DictArg, GradedFunction, cuda_cases, saturated_cases
+from ..engine import forbidden
+from ..engine.spec import Case, DictArg, GradedFunction, cuda_cases, saturated_cases
 from .common import model_mistake, randint, randn, saturate, saturate_bias
 from .rnn_layers import _torch_rnn
 

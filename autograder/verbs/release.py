@@ -37,11 +37,15 @@ import tempfile
 
 import torch
 
-from . import archive, checker, config, detectors, registry, runner, stubs
-from .spec import DictArg
+from ..engine import archive, checker, detectors, runner
 
-KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+from .. import config, registry
+
+from . import stubs
+from ..engine.spec import DictArg
+
+KIT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "engine")
 DEFAULT_OUTPUT = os.path.join(KIT_ROOT, "dist", "student.zip")
 TOP = "rnn_assignment"  # the folder the zip unpacks to
 PACKAGE = "checker"  # the engine's package inside the release

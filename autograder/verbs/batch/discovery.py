@@ -35,7 +35,7 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
-from . import submission
+from ...engine import submission
 
 METADATA = "submission_metadata.yml"
 MAX_ZIP_MEMBERS = 2000

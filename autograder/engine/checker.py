@@ -200,7 +200,9 @@ def main(argv=None, submission=None):
     p.add_argument("--budget", type=float, help="overall time limit in seconds (default: the grader's)")
     args = p.parse_args(argv)
 
-    from . import registry, results, runner, sandbox
+    from .. import registry
+
+    from . import results, runner, sandbox
 
     # Run as root, the grader hides its own folder from the sandbox user: here, this package. The code
     # checked is the student's own, on the student's machine: no kernel layer is required without root.

@@ -17,9 +17,9 @@ import re
 import stat
 from dataclasses import dataclass
 
-from . import archive
+from ..engine import archive
 
-KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KIT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_OUTPUT = os.path.join(KIT_ROOT, "dist", "autograder.zip")
 SCRIPTS = {"setup.sh": "gradescope/setup.sh", "run_autograder": "gradescope/run_autograder"}  # zip root <- kit
 PINS = "requirements/grader.txt"
@@ -119,7 +119,7 @@ def check_course(root=KIT_ROOT):
     path = os.path.join(root, "course.toml")
     if not os.path.exists(path):
         return
-    from . import config
+    from .. import config
 
     try:
         config.load(path)

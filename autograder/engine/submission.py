@@ -28,7 +28,7 @@ SKIP_DIRS = {"__MACOSX", "__pycache__"}
 # The kit's own top-level names in the worker: its package, the reference solutions, and the
 # modules the worker's bootstrap registers (sandbox.BOOTSTRAP).
 KIT_MODULES = ("autograder", "solutions", "_ag_wire", "_ag_worker")
-KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KIT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @dataclass
@@ -164,7 +164,7 @@ def importable_modules():
 
 
 def _graded_modules():
-    from . import registry  # imports torch: only where grading happens anyway
+    from .. import registry  # imports torch: only where grading happens anyway
 
     return set(registry.FILES)
 

@@ -37,7 +37,7 @@ from .worker import BOOTSTRAP
 from .zygote import STARTUP_TIMEOUT, worker_env
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-KIT_ROOT = os.path.dirname(_HERE)  # whose KIT_SECRETS no worker sees (the public checker points it at itself)
+KIT_ROOT = os.path.dirname(os.path.dirname(_HERE))  # whose KIT_SECRETS no worker sees (the public checker points it at itself)
 # Without root, a worker must have its kernel layers (REQUIRED_WITHOUT_ROOT) or it does not run. The public
 # checker, which runs a student's own code on the student's own machine, turns this off.
 REQUIRE_ISOLATION = True

@@ -1,6 +1,6 @@
 """`make bench`: how fast the kit grades, and how fast the reference solutions run next to torch.
 
-    python -m autograder.bench [-o dist/bench.json] [--quick] [--sections one,batch,reference]
+    python -m tools.bench [-o dist/bench.json] [--quick] [--sections one,batch,reference]
                                [--reps R] [--batch-n N] [--baseline-n K] [--jobs J] [--seed S]
 
 Prints one table (measure, value, baseline, ratio, target, met?) and writes a JSON document.
@@ -10,7 +10,7 @@ repetitions (the machine may be shared: compare ratios, not seconds across runs)
 Sections
 - one_submission: `python -m autograder grade solutions --device cpu` as a subprocess, without
   and with the instructor tests, against a bare `python -c "import torch"`. The split into
-  phases comes from `python -m autograder.bench --phase-one ...`, which runs the same CLI
+  phases comes from `python -m tools.bench --phase-one ...`, which runs the same CLI
   in-process with timers wrapped around runner.build_plan, runner.grade, sandbox.Worker.start
   and instructor.run (nothing in the grader itself is instrumented).
 - batch: `python -m autograder grade-batch DIR -o OUT --jobs J` on N submissions (copies of the
@@ -112,7 +112,7 @@ def machine_info():
             model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
     except OSError:
         pass
-    from .batch import default_jobs
+    from autograder.verbs.batch.run import default_jobs
 
     usable = default_jobs()
     try:
@@ -154,7 +154,9 @@ def phase_one(argv):
     grade_argv = [a for i, a in enumerate(argv) if a != "--phase-out" and (i == 0 or argv[i - 1] != "--phase-out")]
     import torch  # noqa: F401  (what the grader imports, timed as such)
 
-    from . import cli, config, instructor, registry, results, runner, sandbox  # noqa: F401
+    from autograder import cli, config, registry  # noqa: F401
+    from autograder.engine import results, runner, sandbox  # noqa: F401
+    from autograder.verbs import instructor  # noqa: F401
     t_imports = time.time()
     spans = {"oracle": [], "student": [], "instructor_tests": [], "worker_start": []}
 
@@ -230,8 +232,8 @@ def bench_one(opts, tmp):
         def go():
             phase_out = os.path.join(tmp, "phases.json")
             t_spawn = time.time()
-            _run([py, "-m", "autograder.bench", "--phase-one"] + grade_args[name] + ["--phase-out", phase_out],
-                 "python -m autograder.bench --phase-one (%s)" % name)
+            _run([py, "-m", "tools.bench", "--phase-one"] + grade_args[name] + ["--phase-out", phase_out],
+                 "python -m tools.bench --phase-one (%s)" % name)
             t_exit = time.time()
             with open(phase_out) as f:
                 samples[name + "/phases"].append(_phases(t_spawn, t_exit, json.load(f)))
@@ -382,8 +384,8 @@ def _setups(layer, sizes, dtype, device):
     """(ref_fwd, ref_fwdbwd, torch_fwd, torch_fwdbwd, agreement) closures for one layer."""
     import torch
 
-    from . import speed
-    from .compare import relative_error
+    from autograder.engine import speed
+    from autograder.engine.compare import relative_error
 
     g = torch.Generator().manual_seed(0)
     N, T, D, H = sizes["N"], sizes["T"], sizes["D"], sizes["H"]
@@ -792,7 +794,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--phase-one"]:
         return phase_one(argv[1:])
-    p = argparse.ArgumentParser(prog="python -m autograder.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("-o", "--output", default=DEFAULT_OUTPUT, help="where to write the JSON (default dist/bench.json)")
     p.add_argument("--quick", action="store_true",
                    help="tiny sizes, one repetition, no separate CLI runs in section 1, a batch of 3 (for the tests)")
@@ -813,7 +815,7 @@ def main(argv=None):
             setattr(opts, k, base[k])
     opts.sizes = base["sizes"]
     if opts.jobs is None:
-        from .batch import default_jobs
+        from autograder.verbs.batch.run import default_jobs
 
         opts.jobs = default_jobs()
     wanted = set(s.strip() for s in opts.sections.split(",") if s.strip())

@@ -43,7 +43,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional, Tuple
 
-from . import batchreport, forkserver, pipeline, sandbox
+from . import report as batchreport
+
+from ...engine import forkserver, sandbox
+from ...paths import PACKAGE_DIR
+
+from .. import grade as pipeline
 from .discovery import BadInput, BatchError, discover, read_zip, unpack
 
 MANIFEST = batchreport.MANIFEST
@@ -73,15 +78,15 @@ def derived_seed(names):
 
 
 # --------------------------------------------------------------------------- fingerprint
-GRADING_CODE = ("spec.py", "compare.py", "detectors.py", "forbidden.py", "feedback.py", "speed.py", "static.py",
-                "runner.py", "worker.py", "results.py", "instructor.py")  # what a score or a message depends on
+GRADING_CODE = tuple("engine/%s.py" % m for m in ("spec", "compare", "detectors", "forbidden", "feedback", "speed",
+                                                  "static", "runner", "worker", "results")) + ("verbs/instructor.py",)  # what a score or a message depends on
 
 
 def fingerprint(functions, cfg, budget, instructor_files):
     """What the results depend on besides the seed: the registry's entries, the grading code
     (autograder/parts/ and GRADING_CODE), course.toml's settings and limits, and the instructor
     test files that run. Not the sandbox's mechanics (sandbox.py, forkserver.py, memory.py)."""
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = PACKAGE_DIR
     h = hashlib.sha256()
     for fn in functions:
         h.update(repr((fn.name, fn.file, float(fn.points), [
@@ -372,7 +377,9 @@ class _Setup:
 
 def _setup(opts):
     """The checked options: settings, functions, device, jobs, folders (BatchError when wrong)."""
-    from . import config, instructor, registry, runner
+    from ... import config, registry
+    from .. import instructor
+    from ...engine import runner
 
     try:
         cfg = config.load(opts.config or config.DEFAULT_PATH)
@@ -427,7 +434,7 @@ def _previous(outdir, opts, settings):
 
 
 def _run(opts, out, err):
-    from . import registry
+    from ... import registry
 
     s = _setup(opts)
     found = discover(s.root, registry.FILES)
@@ -539,7 +546,7 @@ def _grade_phase(s, opts, seed, todo, progress):
     the grader's failures."""
     import torch
 
-    from . import runner
+    from ...engine import runner
 
     threads = torch.get_num_threads()
     with private([s.root, s.outdir]):  # before the fork server starts: its workers see them covered too

@@ -47,11 +47,13 @@ import unittest
 from dataclasses import dataclass, field
 from typing import List
 
-from . import registry, results
-from .config import VISIBILITY
-from .runner import DEFAULT_BUDGET, KIT_ROOT, _Session
-from .sandbox import Limits, WorkerLost, lease, release
-from .submission import locate, make_scratch, shadowing
+from .. import registry
+
+from ..engine import results
+from ..config import VISIBILITY
+from ..engine.runner import DEFAULT_BUDGET, KIT_ROOT, _Session
+from ..engine.sandbox import Limits, WorkerLost, lease, release
+from ..engine.submission import locate, make_scratch, shadowing
 
 FOLDER = os.path.join(KIT_ROOT, "instructor_tests")
 DEFAULT_TIMEOUT = 60.0  # seconds for one test file, all its tests together (course.toml: instructor_timeout)

@@ -54,7 +54,7 @@ def failure_results(tb):
 
 def failed(exc):
     """The Outcome of a grader failure, called from inside the `except` that caught `exc`."""
-    from . import sandbox
+    from ..engine import sandbox
 
     details = traceback.format_exc()
     if isinstance(exc, sandbox.EnvironmentFailure):
@@ -73,7 +73,8 @@ def grade(submission, plan, cfg, budget=None, instructor_tests=None, run_instruc
     cfg: config.Config (limits, budget, visibility); budget: seconds (--budget), else cfg's;
     instructor_tests: their folder (None: instructor_tests/); run_instructor: whether they run.
     """
-    from . import instructor, results, runner
+    from . import instructor
+    from ..engine import results, runner
 
     try:
         seconds = cfg.budget_seconds(budget)
@@ -90,7 +91,7 @@ def grade(submission, plan, cfg, budget=None, instructor_tests=None, run_instruc
 
 def plan_and_grade(submission, functions, cfg, device="auto", seed=None, **kw):
     """`grade` for one submission: build its plan, then grade (a failing plan is a grader failure)."""
-    from . import runner
+    from ..engine import runner
 
     try:
         plan = runner.build_plan(functions, device=device, seed=seed)
@@ -101,6 +102,6 @@ def plan_and_grade(submission, functions, cfg, device="auto", seed=None, **kw):
 
 def write(outcome, path):
     """Write the Outcome's results.json atomically."""
-    from . import results
+    from ..engine import results
 
     results.write_json(outcome.data, path)

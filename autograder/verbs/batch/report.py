@@ -30,7 +30,7 @@ import stat
 import statistics
 from collections import Counter
 
-from . import archive, results
+from ...engine import archive, results
 
 MANIFEST = "batch.json"
 MERGED = "merge.json"

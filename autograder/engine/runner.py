@@ -16,14 +16,16 @@ from typing import Dict, List, Optional
 
 import torch
 
-from . import compare, isolation, registry, speed, static
+from . import compare, isolation, speed, static
+
+from .. import registry
 from .feedback import NOT_CREDITED, format_error, hints, unpack
 from .sandbox import EnvironmentFailure, Limits, Worker, WorkerLost, lease, release, user_processes
 from .spec import CACHE, Case, DictArg, GradedFunction
 from .submission import locate, make_scratch, shadowing
 from .wire import Received
 
-KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KIT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_BUDGET = 480.0  # seconds for one submission: inside Gradescope's default 10 minutes
 
 

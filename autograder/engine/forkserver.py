@@ -25,8 +25,8 @@ import time
 
 from . import zygote  # standard library only: the zygote starts before the grader has imported torch
 
-KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BOOT = "import sys; sys.path.insert(0, sys.argv[2]); from autograder import zygote; " \
+KIT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BOOT = "import sys; sys.path.insert(0, sys.argv[2]); from autograder.engine import zygote; " \
        "zygote.serve(int(sys.argv[1]), sys.argv[2])"
 
 

@@ -52,7 +52,9 @@ from typing import Dict
 import torch
 from torch.overrides import TorchFunctionMode
 
-from . import compare, registry, wire
+from . import compare, wire
+
+from .. import registry
 from .feedback import NOT_CREDITED, format_error, unpack
 from .sandbox import WorkerLost
 from .spec import CACHE, Case, DictArg, GradedFunction

@@ -1,0 +1,1 @@
+"""The verbs of `python -m autograder`: grade, instructor tests, stubs, package, release, batch."""
