@@ -15,8 +15,9 @@ from typing import Dict, Optional
 
 import tomli  # not the standard library's 3.11+ twin: Gradescope's image runs Python 3.10
 
-KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_PATH = os.path.join(KIT_ROOT, "course.toml")
+from . import paths
+
+DEFAULT_PATH = paths.COURSE_TOML
 VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's values
 
 # section -> key -> (type, rule): what course.toml may say (its comments say what each means)

@@ -3,6 +3,8 @@
 The single source of truth for what is graded: each entry (autograder/parts/<file>.py) holds a
 function's points, input maker, torch oracle, cases and hints. Everything else derives from it.
 """
+from . import paths
+from .engine import plans
 from .parts import attention, lstm_layers, rnn_layers, tbptt
 
 PARTS = [rnn_layers, lstm_layers, tbptt, attention]
@@ -25,3 +27,11 @@ def select(names=None, files=None):
             raise KeyError("unknown function(s): %s" % ", ".join(sorted(unknown)))
         out = [fn for fn in out if fn.name in names]
     return out
+
+
+def plan(functions=None, device="auto", seed=None, public_inputs="fresh"):
+    """The plan (engine/plans.py) of `functions` (default: all) for this kit: a backward's forward is found
+    among FUNCTIONS, the vectorisation checks time the reference solutions, and the kit's own folders
+    are hidden from every worker."""
+    return plans.build_plan(FUNCTIONS if functions is None else functions, device, seed, public_inputs,
+                            library=FUNCTIONS, reference=paths.SOLUTIONS, kit=paths.KIT_ROOT)

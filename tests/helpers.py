@@ -3,8 +3,7 @@ import os
 import shutil
 
 from autograder import registry
-
-from autograder.engine import runner
+from autograder.engine import outcome
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOLUTIONS = os.path.join(ROOT, "solutions")
@@ -56,8 +55,8 @@ def full(report):
 
 def messages(report, name):
     fr = next(f for f in report.functions if f.fn.name == name)
-    return "\n".join([c.message for c in fr.checks] + ([runner.forbidden_message(fr.fn, fr.forbidden)] if fr.forbidden else []))
+    return "\n".join([c.message for c in fr.checks] + ([outcome.forbidden_message(fr.fn, fr.forbidden)] if fr.forbidden else []))
 
 
 def plan_for_files(files, device="cpu", seed=FIXED_SEED):
-    return runner.build_plan(registry.select(files=files), device=device, seed=seed)
+    return registry.plan(registry.select(files=files), device=device, seed=seed)

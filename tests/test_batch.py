@@ -505,7 +505,7 @@ def test_a_called_off_grading_stops_at_its_next_wait_and_leaves_nothing(tmp_path
     scratch = tempfile.mkdtemp(prefix="ag-test-cancel-")
     os.chmod(scratch, 0o711)
     monkeypatch.setattr(tempfile, "tempdir", scratch)
-    plan = runner.build_plan(registry.select(names=FUNCTIONS[:1]), device="cpu", seed=0)
+    plan = registry.plan(registry.select(names=FUNCTIONS[:1]), device="cpu", seed=0)
     event = threading.Event()
     timer = threading.Timer(when, event.set)
     try:

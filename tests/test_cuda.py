@@ -14,7 +14,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA d
 @needs_cuda
 def test_solutions_get_full_marks_including_the_cuda_checks():
     """Under the default memory limit: CUDA's own context must not count against the student."""
-    plan = runner.build_plan(device="cuda", seed=7)
+    plan = registry.plan(device="cuda", seed=7)
     assert any(p.case.device == "cuda" for p in plan.checks)
     report = runner.grade(SOLUTIONS, plan)
     assert scores(report) == full(report), [fr.first_failure() for fr in report.functions if fr.score < fr.max_score]
@@ -68,5 +68,5 @@ def test_every_function_has_one_public_small_cuda_case_and_hidden_medium_ones():
 
 
 def test_cpu_plan_skips_cuda_cases_and_says_so():
-    plan = runner.build_plan(registry.FUNCTIONS[:1], device="cpu", seed=1)
+    plan = registry.plan(registry.FUNCTIONS[:1], device="cpu", seed=1)
     assert plan.skipped_cuda and all(p.case.device == "cpu" for p in plan.checks)

@@ -162,7 +162,7 @@ def attack(tmp_path, file, anchor, body):
 
 
 def grade(sub, names):
-    plan = runner.build_plan(registry.select(names), device="cpu", seed=FIXED_SEED)
+    plan = registry.plan(registry.select(names), device="cpu", seed=FIXED_SEED)
     return runner.grade(sub, plan, FAST)
 
 

@@ -71,7 +71,7 @@ def test_stubs_get_zero_with_each_stubs_message(tmp_path):
 def test_grader_failure_still_writes_results(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("oracle exploded")
-    monkeypatch.setattr(runner, "build_plan", boom)
+    monkeypatch.setattr(registry, "plan", boom)
     out = str(tmp_path / "results.json")
     assert cli.main(["grade", SOLUTIONS, "-o", out]) == 1
     data = json.load(open(out))
@@ -143,10 +143,10 @@ def test_every_case_is_drawn_each_run_and_public_ones_fixed_only_for_the_checker
     """The grader draws every case, public ones included, at grading time (the release ships the public
     inputs and torch's answers); the public checker's plan keeps the public cases' fixed inputs."""
     fns = registry.select(names=["rnn_forward"])
-    a, b = runner.build_plan(fns, device="cpu"), runner.build_plan(fns, device="cpu")
+    a, b = registry.plan(fns, device="cpu"), registry.plan(fns, device="cpu")
     for pa, pb in zip(a.checks, b.checks):
         assert pa.fresh and not torch.equal(pa.inputs["x"], pb.inputs["x"]), pa.case.label
-    c, d = (runner.build_plan(fns, device="cpu", public_inputs="fixed") for _ in range(2))
+    c, d = (registry.plan(fns, device="cpu", public_inputs="fixed") for _ in range(2))
     for pc, pd in zip(c.checks, d.checks):
         assert torch.equal(pc.inputs["x"], pd.inputs["x"]) == (not pc.case.hidden), pc.case.label
 
@@ -200,7 +200,7 @@ def test_public_feedback_names_an_overflow_and_an_in_place_edit_with_their_fixes
     sub = make_variant(str(tmp_path / "rnn"), "rnn_layers.py", [(
         "next_h = torch.tanh(x @ Wx + prev_h @ Wh + b)  # (N, H)",
         "z = x @ Wx + prev_h @ Wh + b\n    next_h = (1 - torch.exp(-2 * z)) / (1 + torch.exp(-2 * z))  # (N, H)")])
-    plan = runner.build_plan(registry.select(["rnn_step_forward"]), device="cpu", seed=FIXED_SEED)
+    plan = registry.plan(registry.select(["rnn_step_forward"]), device="cpu", seed=FIXED_SEED)
     visible = results.gradescope(runner.grade(sub, plan, FAST))["tests"][0]
     assert visible["visibility"] == "visible" and visible["score"] < visible["max_score"]
     assert "large pre-activations" in visible["output"] and "Hint: exp overflowed for large inputs" in visible["output"]
@@ -208,7 +208,7 @@ def test_public_feedback_names_an_overflow_and_an_in_place_edit_with_their_fixes
     sub = make_variant(str(tmp_path / "lstm"), "lstm_layers.py", [(
         "dc = dnext_c + dnext_h * o * (1 - tanh_c * tanh_c)  # (N, H) total gradient of next_c",
         "dnext_c += dnext_h * o * (1 - tanh_c * tanh_c)\n    dc = dnext_c")])
-    plan = runner.build_plan(registry.select(["lstm_step_backward"]), device="cpu", seed=FIXED_SEED)
+    plan = registry.plan(registry.select(["lstm_step_backward"]), device="cpu", seed=FIXED_SEED)
     visible = results.gradescope(runner.grade(sub, plan, FAST))["tests"][0]
     assert "modified its input dnext_c in place" in visible["output"]
     assert "write `dc = dnext_c + ...` (a new tensor) instead of `dnext_c += ...`" in visible["output"]

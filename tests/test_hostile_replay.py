@@ -6,7 +6,7 @@ table and returns the stored answer (zeros for anything else) used to earn 32 of
 nothing implemented: the public checks, plus "inputs left unchanged" and "vectorised", which were
 credited beside any passing check. Now the grader draws the public cases' inputs at grading time
 (runner.build_plan's default, public_inputs="fresh"), never the shipped ones, and those two checks are
-credited only beside a check passed on such fresh inputs (runner.fresh_pass).
+credited only beside a check passed on such fresh inputs (outcome.fresh_pass).
 
 The table is built from the real release data: release.public_data, the function that makes the
 data file of dist/student.zip, saved and read back with torch.load(weights_only=True) as the checker
@@ -19,6 +19,8 @@ import pytest
 import torch
 from helpers import FIXED_SEED, write_submission
 
+from autograder import registry
+from autograder.engine import plans
 from autograder.engine import checker, runner, speed
 
 from autograder.verbs import release
@@ -137,7 +139,7 @@ def shipped_in(plan, data):
     shipped = {}
     for c in data["checks"]:
         shipped.setdefault(c["function"], []).append(c["inputs"])
-    return [p.case.label for p in plan.checks if any(runner.same_inputs(p.inputs, {k: v.cpu() if torch.is_tensor(v) else v for k, v in s.items()}) for s in shipped.get(p.fn.name, []))]
+    return [p.case.label for p in plan.checks if any(plans.same_inputs(p.inputs, {k: v.cpu() if torch.is_tensor(v) else v for k, v in s.items()}) for s in shipped.get(p.fn.name, []))]
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +165,7 @@ def test_a_table_of_the_releases_answers_earns_nothing_from_the_grader(replay):
     shipped, and "inputs left unchanged" and "vectorised" are not credited beside no passing check.
     (The old grader gave 32: the public checks on the shipped inputs, and those two checks with them.)"""
     _, data, sub = replay
-    plan = runner.build_plan(FUNCTIONS, device="cpu", seed=FIXED_SEED)  # what pipeline.plan_and_grade builds
+    plan = registry.plan(FUNCTIONS, device="cpu", seed=FIXED_SEED)  # what pipeline.plan_and_grade builds
     report = runner.grade(sub, plan, CFG.limits(), CFG.budget_seconds())
     earned = {f.fn.name: [c.name for c in f.checks if c.passed] for f in report.functions}
     assert report.score == 0, "%g of %g: %s" % (report.score, report.max_score, {k: v for k, v in earned.items() if v})
@@ -183,7 +185,7 @@ def test_no_plan_seed_gives_a_shipped_input(tmp_path):
     fns = [fn for fn in FUNCTIONS if fn.name == "local_attention_mask"]
     assert fns and any(not c.hidden for c in fns[0].cases)
     for seed in range(24):
-        plan = runner.build_plan(fns, device="cpu", seed=seed)
+        plan = registry.plan(fns, device="cpu", seed=seed)
         assert not shipped_in(plan, data), seed
         assert all(p.fresh for p in plan.checks), seed
 
@@ -195,7 +197,7 @@ def test_fixed_inputs_never_credit_the_checks_that_count_beside_others(replay):
     _, data, sub = replay
     fns = [fn for fn in FUNCTIONS if fn.name in ("rnn_forward", "word_embedding_forward", "temporal_softmax_loss")]
     assert all(fn.speed for fn in fns)
-    plan = runner.build_plan(fns, device="cpu", seed=FIXED_SEED, public_inputs="fixed")
+    plan = registry.plan(fns, device="cpu", seed=FIXED_SEED, public_inputs="fixed")
     assert all(p.fresh == p.case.hidden for p in plan.checks)
     report = runner.grade(sub, plan, CFG.limits(), CFG.budget_seconds())
     for f in report.functions:

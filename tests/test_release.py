@@ -91,7 +91,7 @@ def course_plan():
     purpose: test_checker_says_what_the_grader_says compares the checker's messages, whose numbers
     (relative errors, positions) depend on the inputs, with the grader's.
     """
-    return runner.build_plan(FUNCTIONS, device="cpu", seed=FIXED_SEED, public_inputs="fixed")
+    return registry.plan(FUNCTIONS, device="cpu", seed=FIXED_SEED, public_inputs="fixed")
 
 
 @pytest.fixture(scope="module")
@@ -143,8 +143,15 @@ def public_view(report):
 def test_members(members):
     names = set(members)
     assert all(n.startswith(TOP + "/") for n in names)
-    for f in STUDENT_FILES + ["README.md", "check.py", "checker/registry.py", "checker/runner.py"]:
+    for f in STUDENT_FILES + ["README.md", "check.py", "checker/runner.py", "checker/public_checks.pt"]:
         assert "%s/%s" % (TOP, f) in names, f
+    # The checker is autograder/engine/ as it is: every module, byte for byte, and nothing else of the kit.
+    engine = os.path.join(os.path.dirname(SOLUTIONS), "autograder", "engine")
+    shipped = {n[len(TOP + "/checker/"):] for n in names if n.startswith(TOP + "/checker/") and n.endswith(".py")}
+    assert shipped == {f for f in os.listdir(engine) if f.endswith(".py")}
+    for f in shipped:
+        with open(os.path.join(engine, f), "rb") as src:
+            assert members["%s/checker/%s" % (TOP, f)] == src.read(), f
     for f in STUDENT_FILES:  # the stubs, as generated
         with open(os.path.join(os.path.dirname(SOLUTIONS), "assignment", f), "rb") as src:
             assert members["%s/%s" % (TOP, f)] == src.read(), f

@@ -4,10 +4,12 @@ import os
 import torch
 from helpers import FIXED_SEED, SOLUTIONS, full, make_variant, scores
 
+from autograder.engine.plans import Plan
+from autograder.engine import outcome
 from autograder import registry
 
 from autograder.engine import results, runner, speed
-from autograder.engine.runner import CheckResult, FunctionResult
+from autograder.engine.outcome import CheckResult, FunctionResult
 from autograder.engine.sandbox import Limits
 from buggy.rnn_layers import BATCH_LOOP
 
@@ -32,7 +34,7 @@ def test_the_checked_functions_declare_a_batch_of_64_or_more():
                  "multihead_attention_forward", "multihead_attention_backward"):
         assert name in checked
     assert all(registry.BY_NAME[n].speed["N"] >= 64 for n in checked)
-    plan = runner.build_plan(registry.select(names=["rnn_forward", "rnn_step_forward"]), device="cpu", seed=1)
+    plan = registry.plan(registry.select(names=["rnn_forward", "rnn_step_forward"]), device="cpu", seed=1)
     assert [t.fn.name for t in plan.speed] == ["rnn_forward"]
     assert plan.speed[0].inputs["x"].dtype == torch.float32 and plan.speed[0].inputs["x"].shape[0] == 64
 
@@ -221,18 +223,18 @@ def test_first_failure_of_a_graded_submission_names_the_dtype_before_the_value(t
     sub = make_variant(str(tmp_path / "sub"), "rnn_layers.py", [(
         "    out = W[x]  # (N, T, D), advanced indexing makes a new tensor\n",
         "    out = W[x].double() * (1.5 if W.dtype == torch.float64 else 1.0)  # float64 always, wrong in float64\n")])
-    plan = runner.build_plan(registry.select(names=["word_embedding_forward"]), device="cpu", seed=FIXED_SEED)
+    plan = registry.plan(registry.select(names=["word_embedding_forward"]), device="cpu", seed=FIXED_SEED)
     fr = runner.grade(sub, plan, FAST).functions[0]
     failed = [c for c in fr.checks if not c.passed]
     assert failed[0].value_mismatch is True and failed[0].name.startswith("float64, small")
     first = fr.first_failure(show_hidden=False)
     assert first.startswith("[float32, small] out has dtype float64, expected float32"), first
-    assert first.split("\n")[0] in results.table(runner.Report([fr], 0.0, 0, "cpu", False), width=400)
+    assert first.split("\n")[0] in results.table(outcome.Report([fr], 0.0, 0, "cpu", False), width=400)
 
 
 def test_a_plan_without_speed_entries_adds_no_check(plans):
     plan = plans(RNN)
-    bare = runner.Plan(plan.checks, plan.seed, plan.device, plan.skipped_cuda)  # as the public checker builds it
+    bare = Plan(plan.functions, plan.checks, plan.seed, plan.device, plan.skipped_cuda)  # as the public checker builds it
     report = runner.grade(SOLUTIONS, bare, FAST)
     assert scores(report) == full(report)
     assert not any(c.name.startswith(speed.NAME) for f in report.functions for c in f.checks)

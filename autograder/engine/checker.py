@@ -1,8 +1,7 @@
 """The public checker: the assignment's public checks, run on a student's own machine.
 
-This file is a template: `make student` (autograder/release.py) copies it into the student
-release as checker/checker.py, beside a copy of the grading engine (runner, sandbox, worker,
-wire, compare, results, ...), a generated registry.py and public_checks.pt, the data of every
+It ships to students as it is: `make student` (verbs/release.py) copies the whole engine
+(autograder/engine/) into the student release as checker/, beside public_checks.pt, the data of every
 public check computed by the instructor: fixed inputs of each public case (its own seed, so that
 the checker says the same every time), torch's answers, and what each known mistake computes on
 them (the hints). A student runs it with
@@ -15,8 +14,8 @@ them (the hints). A student runs it with
 and meets what Gradescope says about the public checks: the same engine grades their files (in a
 separate process, one call at a time) on inputs of the same sizes and kinds, with the same
 messages, hints and table. Gradescope grades them on values it draws at grading time, never on
-these (runner.build_plan): the inputs shipped here earn no point, and their checks are not fresh
-(runner.fresh_pass). Hidden checks are not in the release.
+these (plans.build_plan): the inputs shipped here earn no point, and their checks are not fresh
+(outcome.fresh_pass). Hidden checks are not in the release.
 
 Data format of public_checks.pt (FORMAT; only tensors, str, int, float, bool, None, lists and
 dicts, so that torch.load(..., weights_only=True) reads it without running code):
@@ -39,6 +38,7 @@ import sys
 
 import torch
 
+from . import plans
 from .detectors import DETECTORS, matches_model
 from .spec import Case, DictArg, GradedFunction, Mistake
 
@@ -71,17 +71,21 @@ def function_from_data(d):
     The mistakes of a function depend on the check (their models' outputs are precomputed per
     case): `load_plan` binds them to each check's own copy of the function.
     """
-    cases = [Case(c["name"], dict(c["sizes"]), _dtype(c["dtype"]), c["device"], c["hidden"], c["seed"],
-                  tuple((k, v) for k, v in c["opts"]), c["weight"], c.get("rtol")) for c in d["cases"]]
+    cases = [Case(c["name"], dict(c["sizes"]), _dtype(c["dtype"]), device=c["device"], hidden=c["hidden"],
+                  seed=c["seed"], opts=tuple((k, v) for k, v in c["opts"]), weight=c["weight"], rtol=c.get("rtol"))
+             for c in d["cases"]]
     args = tuple(DictArg(a["dict"]) if isinstance(a, dict) else a for a in d["args"])
     return GradedFunction(
-        d["name"], d["file"], d["points"], args, tuple(d["returns"]), _not_shipped, _not_shipped, cases,
-        forward=d["forward"], rtol={_dtype(k): v for k, v in d["rtol"].items()},
+        name=d["name"], file=d["file"], points=d["points"], forward=d["forward"],
+        args=args, returns=tuple(d["returns"]),
+        make=_not_shipped, oracle=_not_shipped,
+        cases=cases,
+        rtol={_dtype(k): v for k, v in d["rtol"].items()},
         time_axis=dict(d["time_axis"]), forbidden_ops=dict(d["forbidden_ops"]))
 
 
 def load_functions(path=None):
-    """Every graded function of the release, in handout order (what registry.py exports)."""
+    """Every graded function of the release, in handout order (the grader's registry, public cases only)."""
     return [function_from_data(d) for d in load_data(path)["functions"]]
 
 
@@ -103,24 +107,25 @@ def bound_mistakes(mistakes, models):
     return out
 
 
-def load_plan(functions, path=None):
-    """A runner.Plan with the public checks of `functions` (registry entries), in registry order."""
-    from . import runner
-
+def load_plan(functions, path=None, library=()):
+    """A plans.Plan with the public checks of `functions` (load_functions' entries), in their order.
+    library: the other functions a check may call (a backward's forward; default: load_functions())."""
     data = load_data(path)
     specs = {d["name"]: d for d in data["functions"]}
     wanted = {fn.name: fn for fn in functions}
+    known = {fn.name: fn for fn in list(library or load_functions(path)) + list(functions)}
     checks = []
-    cuda = runner.cuda_available()
+    cuda = plans.cuda_available()
     for c in data["checks"]:
         fn = wanted.get(c["function"])
         if fn is None or (fn.cases[c["case"]].device == "cuda" and not cuda):
             continue
         own = dataclasses.replace(fn, mistakes=bound_mistakes(specs[fn.name]["mistakes"], c["models"]))
         # fresh=False: the shipped inputs are feedback; only the grader's, drawn at grading time, earn points
-        checks.append(runner.Prepared(own, fn.cases[c["case"]], c["seed"], c["inputs"], c["inputs64"],
-                                      c["expected"], fresh=False))
-    return runner.Plan(checks, 0, "cuda" if cuda else "cpu", not cuda)
+        checks.append(plans.Prepared(own, fn.cases[c["case"]], c["seed"], c["inputs"], c["inputs64"],
+                                     c["expected"], fresh=False, forward=known.get(fn.forward)))
+    # kit: run as root, the grader hides its own folder from the sandbox user: here, this package.
+    return plans.Plan(list(functions), checks, 0, "cuda" if cuda else "cpu", not cuda, kit=HERE)
 
 
 def course_limits(path=None):
@@ -164,15 +169,16 @@ FOOTER = ("These are the public checks only. Gradescope runs them too, and also 
           "full marks there.")
 
 
-def select(registry, words):
-    """The registry entries named by words (files, with or without .py, and function names)."""
+def select(functions, words):
+    """The functions named by words (files, with or without .py, and function names); all without words."""
     if not words:
-        return list(registry.FUNCTIONS)
+        return list(functions)
     files = {w[:-3] if w.endswith(".py") else w for w in words}
-    unknown = sorted(w for w in files if w not in registry.FILES and w not in registry.BY_NAME)
+    known_files = list(dict.fromkeys(fn.file for fn in functions))
+    unknown = sorted(w for w in files if w not in known_files and w not in {fn.name for fn in functions})
     if unknown:
-        raise KeyError("unknown file or function: %s (files: %s)" % (", ".join(unknown), ", ".join(registry.FILES)))
-    return [fn for fn in registry.FUNCTIONS if fn.file in files or fn.name in files]
+        raise KeyError("unknown file or function: %s (files: %s)" % (", ".join(unknown), ", ".join(known_files)))
+    return [fn for fn in functions if fn.file in files or fn.name in files]
 
 
 def _torch_visible_to_worker():
@@ -200,22 +206,19 @@ def main(argv=None, submission=None):
     p.add_argument("--budget", type=float, help="overall time limit in seconds (default: the grader's)")
     args = p.parse_args(argv)
 
-    from .. import registry
-
     from . import results, runner, sandbox
 
-    # Run as root, the grader hides its own folder from the sandbox user: here, this package. The code
-    # checked is the student's own, on the student's machine: no kernel layer is required without root.
-    runner.KIT_ROOT = sandbox.KIT_ROOT = HERE
+    # The code checked is the student's own, on the student's machine: no kernel layer is required.
     sandbox.REQUIRE_ISOLATION = False
+    everything = load_functions()
     try:
-        functions = select(registry, args.only)
+        functions = select(everything, args.only)
     except KeyError as e:
         print("error: %s" % e.args[0], file=sys.stderr)
         return 2
     limits, budget = course_limits()
     try:
-        report = runner.grade(args.submission, load_plan(functions), limits,
+        report = runner.grade(args.submission, load_plan(functions, library=everything), limits,
                               args.budget if args.budget is not None else budget)
     except Exception as e:  # the engine itself could not run here (no student code is at fault)
         print("The checker could not run: %s" % e, file=sys.stderr)

@@ -23,11 +23,10 @@ import sys
 import threading
 import time
 
-from . import zygote  # standard library only: the zygote starts before the grader has imported torch
+from . import IMPORT_ROOT, launch  # standard library only: the zygote starts before the grader has imported torch
 
-KIT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BOOT = "import sys; sys.path.insert(0, sys.argv[2]); from autograder.engine import zygote; " \
-       "zygote.serve(int(sys.argv[1]), sys.argv[2])"
+BOOT = "import sys; sys.path.insert(0, sys.argv[2]); from %s import zygote; " \
+       "zygote.serve(int(sys.argv[1]), sys.argv[2])" % __package__
 
 
 
@@ -38,14 +37,14 @@ class ForkServer:
 
     def __init__(self, startup_timeout=None, wait=True):
         if startup_timeout is None:  # as sandbox.Limits.from_env reads it (sandbox is not imported here: torch)
-            startup_timeout = float(os.environ.get("AUTOGRADER_STARTUP_TIMEOUT") or zygote.STARTUP_TIMEOUT)
+            startup_timeout = float(os.environ.get("AUTOGRADER_STARTUP_TIMEOUT") or launch.STARTUP_TIMEOUT)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = parent
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-B", "-c", BOOT, str(child.fileno()), KIT_ROOT],
+                [sys.executable, "-I", "-B", "-c", BOOT, str(child.fileno()), IMPORT_ROOT],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                pass_fds=(child.fileno(),), env=zygote.worker_env("/"),
+                pass_fds=(child.fileno(),), env=launch.worker_env("/"),
                 start_new_session=True, close_fds=True)
         except BaseException:
             parent.close()

@@ -34,10 +34,9 @@ from dataclasses import dataclass
 from . import isolation, wire
 from .memory import POLL, Watchdog
 from .worker import BOOTSTRAP
-from .zygote import STARTUP_TIMEOUT, worker_env
+from .launch import STARTUP_TIMEOUT, worker_env
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-KIT_ROOT = os.path.dirname(os.path.dirname(_HERE))  # whose KIT_SECRETS no worker sees (the public checker points it at itself)
 # Without root, a worker must have its kernel layers (REQUIRED_WITHOUT_ROOT) or it does not run. The public
 # checker, which runs a student's own code on the student's own machine, turns this off.
 REQUIRE_ISOLATION = True
@@ -199,13 +198,15 @@ def unsafe():
     return os.environ.get(UNSAFE_ENV) == "1"
 
 
-def lease():
+def lease(kit=None):
     """What every grading takes before any student code runs: a sandbox uid when root (its leftovers
-    swept), the kit's folders hidden from it, and this process closed to same-uid reading."""
+    swept), the kit's folders hidden from it (kit: the kit's folder, plans.Plan.kit), and this process
+    closed to same-uid reading."""
     isolation.not_dumpable()
     user = sandbox_user()
     if user is not None:
-        hide_from_sandbox(KIT_ROOT)
+        if kit is not None:
+            hide_from_sandbox(kit)
         sweep_user(user.uid)
     return user
 
@@ -307,10 +308,11 @@ def tmpfs_mb(limits):
     return max(16, limits.memory_mb // 4) if limits.memory_mb else 0
 
 
-def private_paths():
-    """Everything a worker of this process must not see: the kit's own secrets and PRIVATE_PATHS."""
-    kit = {os.path.join(KIT_ROOT, name) for name in KIT_SECRETS}
-    return sorted(kit | {os.path.abspath(p) for p in PRIVATE_PATHS})
+def private_paths(kit=None):
+    """Everything a worker of this process must not see: the secrets of the kit (its folder, or None)
+    and PRIVATE_PATHS."""
+    secrets = {os.path.join(kit, name) for name in KIT_SECRETS} if kit is not None else set()
+    return sorted(secrets | {os.path.abspath(p) for p in PRIVATE_PATHS})
 
 
 def _source(name):
@@ -351,8 +353,9 @@ class _OutputSink(threading.Thread):
 class Worker:
     """One sandboxed interpreter serving load/call requests for one submission."""
 
-    def __init__(self, scratch, limits, use_cuda=False, user=None):
+    def __init__(self, scratch, limits, use_cuda=False, user=None, kit=None):
         self.scratch = scratch
+        self.kit = kit  # the kit whose secret folders the worker never sees (private_paths)
         self.limits = limits
         self.use_cuda = use_cuda
         self.user = tuple(user) if user is not None else None
@@ -387,7 +390,7 @@ class Worker:
         flag_r, flag_w = os.pipe()  # the child writes its isolation layers' report here
         wit_r, wit_w = os.pipe()  # the worker's operator observer writes each violation here, as it happens
         forked = spawner is not None
-        private, tmpfs = private_paths(), tmpfs_mb(limits)
+        private, tmpfs = private_paths(self.kit), tmpfs_mb(limits)
         try:
             if forked:
                 try:

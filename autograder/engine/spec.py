@@ -4,8 +4,10 @@ A `GradedFunction` declares, in one place, everything about one function of the 
 its file, points, argument and return names, the input maker, the torch oracle, the cases
 (sizes x dtypes x devices, public or hidden) and the known mistakes that earn a hint. The
 runner, the stub tests, the Gradescope output and the handout's points table all read it.
+The helpers that build the usual cases live with the part files (autograder/parts/cases.py): they
+name the hidden cases, and this module ships with the student's public checker.
 """
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -33,11 +35,14 @@ class Case:
     sizes: keyword sizes for the maker (N, T, D, H, ...); opts: special input flags.
     seed: a public case's fixed seed (the public checker's inputs); None for hidden cases. The grader
     draws every case fresh each run (runner.build_plan).
+    Name, sizes and dtype may be passed by position (their values say what they are); the rest by
+    keyword: Case("float64, small", SMALL, torch.float64, seed=1).
     """
 
     name: str
     sizes: Dict[str, int]
     dtype: torch.dtype = torch.float64
+    _: KW_ONLY
     device: str = "cpu"
     hidden: bool = False
     seed: Optional[int] = None
@@ -64,17 +69,23 @@ class Mistake:
     parts/common.py: model_mistake() builds one from a model of the buggy code and keeps that
     model here (model(inputs) -> {output name: what the buggy code computes}), so that the
     student release can ship the model's outputs on the public cases rather than its code.
-    Without a model, detect must be one of detectors.DETECTORS.
+    Without a model, detect must be one of detectors.DETECTORS. The model, a function like detect,
+    is passed by keyword: Mistake(hint, detect, model=model).
     """
 
     hint: str
     detect: Callable[[dict, str, torch.Tensor, torch.Tensor], bool]
+    _: KW_ONLY
     model: Optional[Callable[[dict], Dict[str, torch.Tensor]]] = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GradedFunction:
-    """One graded function of the student API (see ../shared/API.md)."""
+    """One graded function of the student API (see ../shared/API.md).
+
+    Built with keywords only (name=..., points=..., make=..., oracle=...): eight of its fields are
+    required, and a reader should not have to count arguments to find the points or the oracle.
+    """
 
     name: str
     file: str  # module name, e.g. "rnn_layers" for rnn_layers.py
@@ -109,56 +120,5 @@ class GradedFunction:
         return tuple(r for r in self.returns if r != CACHE)
 
 
-SATURATED = "float32, large pre-activations (50-100: exp overflows)"
-# float32 holds 50-100 only to about 4e-6 (half a unit in the last place), so outputs near zero, such
-# as softmax(x) - 1 for a winning score of 90, carry that absolute error: over 600 seeds the
-# reference reached 1.6e-2 of relative error here (additive attention's backward; 7e-3 for the loss;
-# compare.relative_error; 1e-3 elsewhere in float32). An overflow gives inf or NaN, and a wrong
-# formula errors of order 1: both stay far outside.
-SATURATED_RTOL = 5e-2
-
-
-def saturated_cases(small, medium, opts, rtol=None):
-    """float32 cases whose pre-activations reach 50-100, where exp overflows in float32 while torch's
-    float64 answer stays finite: a hand-written tanh, sigmoid or softmax fails them. A public small
-    one (so the overflow hint shows before the deadline) and a hidden medium one."""
-    opts, rtol = tuple(sorted(opts.items())), rtol or SATURATED_RTOL
-    return [Case(SATURATED, small, torch.float32, seed=4, opts=opts, rtol=rtol),
-            Case(SATURATED + ", medium", medium, torch.float32, hidden=True, opts=opts, rtol=rtol)]
-
-
-def standard_cases(small, medium, edges=(), float32_small=True, cuda=True, saturate=None, saturated_rtol=None):
-    """The usual checks of a function: public small cases, hidden medium ones, edge cases, CUDA.
-
-    small, medium: size dicts. edges: (name, sizes, opts-dict) triples, hidden. saturate: the
-    maker's opts that push pre-activations to 50-100 (functions that apply tanh, sigmoid, exp or
-    softmax), for saturated_cases (saturated_rtol: their tolerance, when not SATURATED_RTOL).
-    """
-    public_cuda, *hidden_cuda = cuda_cases(small, medium) if cuda else (None,)
-    cases = [
-        Case("float64, small", small, torch.float64, seed=1),
-    ]
-    if cuda:  # second: a lost device shows before the deadline, ahead of the value checks
-        cases.append(public_cuda)
-    if float32_small:
-        cases.append(Case("float32, small (dtype kept)", small, torch.float32, seed=2))
-    saturated = saturated_cases(small, medium, saturate, saturated_rtol) if saturate else []
-    cases += saturated[:1] + [
-        Case("float64, medium", medium, torch.float64, hidden=True),
-        Case("float32, medium", medium, torch.float32, hidden=True),
-    ] + saturated[1:]
-    for name, sizes, opts in edges:
-        cases.append(Case(name, sizes, torch.float64, hidden=True, opts=tuple(sorted(opts.items()))))
-    return cases + hidden_cuda
-
-
+# The name of every function's public CUDA case (the case helpers of autograder/parts/cases.py make it).
 CUDA_SMALL = "float64 on CUDA, small"
-
-
-def cuda_cases(small, medium):
-    """The CUDA checks (run only where a GPU is present): a public small one, so that a student whose
-    code loses the device ("h is on cpu, expected cuda") sees it before the deadline, and hidden
-    medium ones in float64 and float32."""
-    return [Case(CUDA_SMALL, small, torch.float64, device="cuda", seed=5),
-            Case("float64 on CUDA, medium", medium, torch.float64, device="cuda", hidden=True),
-            Case("float32 on CUDA, medium", medium, torch.float32, device="cuda", hidden=True)]

@@ -47,17 +47,17 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 from torch.overrides import TorchFunctionMode
 
 from . import compare, wire
-
-from .. import registry
 from .feedback import NOT_CREDITED, format_error, unpack
 from .sandbox import WorkerLost
+from .outcome import CheckResult, fresh_pass
 from .spec import CACHE, Case, DictArg, GradedFunction
+from .steps import build_steps, call_args, dict_arg
 from .worker import _op_name  # the observer's own naming of an operator
 
 # How much slower than the reference the student's call may be. Measured with the reference graded
@@ -86,20 +86,25 @@ class Timing:
     fn: GradedFunction
     case: Case  # NAME at the function's `speed` sizes; case.label names the check
     inputs: Dict[str, object]
+    reference: str  # the reference solution's file, which the student's time is compared with
+    forward: Optional[GradedFunction] = None  # fn's forward (a backward's cache), as plans.Prepared.forward
 
 
-def prepare(functions):
-    """The Timings of `functions` that declare speed sizes (none where solutions/ is absent)."""
+def prepare(functions, reference, known):
+    """The Timings of `functions` that declare speed sizes, against the reference solutions in the folder
+    `reference` (none where it is None or holds no file of theirs). known: {name: GradedFunction} where
+    a backward's forward is found (plans.build_plan)."""
     out = []
     with one_thread():  # small tensors: a second thread only waits for a busy core (0.15 s instead of 0.03 s)
         for fn in functions:
-            if not fn.speed or _reference_path(fn.file) is None:
+            path = _reference_path(reference, fn.file)
+            if not fn.speed or path is None:
                 continue
             case = Case(NAME, dict(fn.speed), torch.float32, weight=WEIGHT)
             made = fn.make(torch.Generator().manual_seed(zlib.crc32(fn.name.encode())), case)
             inputs = {k: (v.to(torch.float32) if torch.is_tensor(v) and v.is_floating_point() else v)
                       for k, v in made.items()}
-            out.append(Timing(fn, case, inputs))
+            out.append(Timing(fn, case, inputs, path, known[fn.forward] if fn.forward else None))
     return out
 
 
@@ -132,8 +137,6 @@ class _NotChecked(Exception):
 
 
 def check(session, timing, res, deadline):
-    from .runner import CheckResult, fresh_pass
-
     fn, case = timing.fn, timing.case
 
     def result(passed, message=""):
@@ -191,12 +194,10 @@ def measure(session, timing, deadline):
     The student's time is the fastest timed request less the fastest fixed cost; both sides are divided
     by the calls per request.
     """
-    from .runner import build_steps
-
-    fn = timing.fn
-    modules = ([registry.BY_NAME[fn.forward].file] if fn.forward else []) + [fn.file]
+    fn, fwd = timing.fn, timing.forward
+    modules = ([fwd.file] if fn.forward else []) + [fn.file]
     program = build_steps(timing)
-    _reference_run(fn, [timing.inputs], _Clock(None), True)  # warm-up: the first call at new sizes pays the allocator
+    _reference_run(timing, [timing.inputs], _Clock(None), True)  # warm-up: the first call at new sizes pays the allocator
     calls = BACKWARD_CALLS if fn.forward else 1
     clock, diluted = None, None
     real, empty, vouched, framing, theirs = [], [], [], [], []
@@ -224,7 +225,7 @@ def measure(session, timing, deadline):
         what = "in %s, on the larger input of this check" % fn.name
         cache = None
         if fn.forward and not diluted:
-            cache = _cache_to_send(session, fn, program[0], inputs, what)
+            cache = _cache_to_send(session, timing, program[0], inputs, what)
             if diluted is None:
                 diluted = cache is _UNSENDABLE
             elif cache is _UNSENDABLE:
@@ -242,10 +243,10 @@ def measure(session, timing, deadline):
         if clock.cpu and seconds <= 0:  # the pid is not the process that ran the call
             raise _NotChecked("the worker's CPU time could not be read")
         real.append(seconds)
-        seconds, fwd_out, own_outs = _reference_run(fn, per_call, clock, bool(diluted))
+        seconds, fwd_out, own_outs = _reference_run(timing, per_call, clock, bool(diluted))
         theirs.append(seconds)
         _verify(fn, timing.case, got, own_outs)
-        returned = ([_as_returned(registry.BY_NAME[fn.forward], fwd_out)] if diluted else []) + \
+        returned = ([_as_returned(fwd, fwd_out)] if diluted else []) + \
             [_as_returned(fn, out) for out in own_outs]
         seconds_in, seconds_out = _machinery(clock, sent, steps, returned)
         vouched.append(seconds_in)
@@ -318,10 +319,10 @@ def _fresh_inputs(timing):
     return {k: (v.to(torch.float32) if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in made.items()}
 
 
-def _cache_to_send(session, fn, forward_step, inputs, what):
+def _cache_to_send(session, timing, forward_step, inputs, what):
     """The cache the student's forward builds on `inputs` (an untimed request), ready to be sent as an
     input: tensors as tensors; _UNSENDABLE where it holds what the wire format does not carry."""
-    fwd = registry.BY_NAME[fn.forward]
+    fn, fwd = timing.fn, timing.forward
     resp = session.worker.request({"op": "call", "inputs": inputs, "steps": [dict(forward_step, skip=[])]},
                                   session.timeout(), what)
     _alone(session, fn)
@@ -375,7 +376,7 @@ def _program(fn, program, inputs, cache):
             if a == CACHE:
                 arg = cache_arg or arg
             elif isinstance(a, DictArg):
-                sent.update((tag + name, v) for name, v in inputs.items() if name.startswith(a.prefix))
+                sent.update((tag + a.prefix + name, v) for name, v in dict_arg(a.prefix, inputs).items())
                 arg = {"dict": tag + a.prefix}
             else:
                 v = inputs[a]
@@ -488,22 +489,22 @@ _MODULES = {}
 _LOADING = threading.Lock()  # grading threads of grade-batch may ask at once
 
 
-def _reference_path(file):
-    from . import runner
+def _reference_path(folder, file):
+    """The reference solution of `file` in `folder` (None where either is missing)."""
+    path = os.path.join(folder, file + ".py") if folder else None
+    return path if path and os.path.isfile(path) else None
 
-    path = os.path.join(runner.KIT_ROOT, "solutions", file + ".py")
-    return path if os.path.isfile(path) else None
 
-
-def reference_module(file):
-    """The reference solution file, imported under a private name (never as the student's module)."""
+def reference_module(path):
+    """The reference solution file at `path`, imported under a private name (never as the student's module)."""
     with _LOADING:
-        if file not in _MODULES:
-            spec = importlib.util.spec_from_file_location("_reference_" + file, _reference_path(file))
+        if path not in _MODULES:
+            name = "_reference_" + os.path.splitext(os.path.basename(path))[0]
+            spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-            _MODULES[file] = module
-        return _MODULES[file]
+            _MODULES[path] = module
+        return _MODULES[path]
 
 
 class _Observed(TorchFunctionMode):
@@ -525,20 +526,13 @@ class _Observed(TorchFunctionMode):
         return out
 
 
-def _reference_run(fn, per_call, clock, forward_timed):
+def _reference_run(timing, per_call, clock, forward_timed):
     """(seconds, forward's return or None, [own returns]) of the reference, timed on clock.grader():
     for a backward, its forward on per_call[0] (timed when forward_timed: as when the request runs it),
     then one call on that cache per entry of per_call; each call under the observer mode."""
-    module = reference_module(fn.file)
-
-    def args(f, inputs, cache=None):
-        out = []
-        for a in f.args:
-            if isinstance(a, DictArg):
-                out.append({k[len(a.prefix):]: v for k, v in inputs.items() if k.startswith(a.prefix)})
-            else:
-                out.append(cache if a == CACHE else inputs[a])
-        return out
+    fn, fwd = timing.fn, timing.forward
+    module = reference_module(timing.reference)
+    args = call_args
 
     outs = []
     collecting = gc.isenabled()
@@ -547,7 +541,6 @@ def _reference_run(fn, per_call, clock, forward_timed):
         start = clock.grader()
         fwd_out = cache = None
         if fn.forward:
-            fwd = registry.BY_NAME[fn.forward]
             with _Observed(fwd.forbidden_ops):
                 fwd_out = getattr(module, fwd.name)(*args(fwd, per_call[0]))
             cache = fwd_out[fwd.returns.index(CACHE)]

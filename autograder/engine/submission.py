@@ -22,13 +22,14 @@ import tempfile
 from dataclasses import dataclass
 from typing import Optional
 
+from . import IMPORT_ROOT
+
 MAX_FILE_BYTES = 1 << 20
 MAX_FILES = 64
 SKIP_DIRS = {"__MACOSX", "__pycache__"}
 # The kit's own top-level names in the worker: its package, the reference solutions, and the
 # modules the worker's bootstrap registers (sandbox.BOOTSTRAP).
-KIT_MODULES = ("autograder", "solutions", "_ag_wire", "_ag_worker")
-KIT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KIT_MODULES = (__package__.split(".")[0], "solutions", "_ag_wire", "_ag_worker")
 
 
 @dataclass
@@ -119,7 +120,7 @@ def _worker_sys_path():
                              capture_output=True, text=True, timeout=60, check=True).stdout
         return [p for p in out.split("\n") if p]
     except (OSError, subprocess.SubprocessError):
-        ours = {"", os.getcwd(), KIT_ROOT} | set(os.environ.get("PYTHONPATH", "").split(os.pathsep))
+        ours = {"", os.getcwd(), IMPORT_ROOT} | set(os.environ.get("PYTHONPATH", "").split(os.pathsep))
         return [p for p in sys.path if p not in ours and os.path.abspath(p) not in ours]
 
 
@@ -163,20 +164,14 @@ def importable_modules():
     return out
 
 
-def _graded_modules():
-    from .. import registry  # imports torch: only where grading happens anyway
-
-    return set(registry.FILES)
-
-
-def shadowing(statuses):
+def shadowing(statuses, graded=()):
     """{file name: student-facing reason} for the submission's .py files that make_scratch refuses.
 
     A .py file beside a found module is refused when its module name is one the worker's own code
     may import (importable_modules): in the scratch folder, first on sys.path, it would replace
-    that module. The graded files (registry.FILES) are never refused.
+    that module. The graded files (statuses, and graded: the plan's files) are never refused.
     """
-    graded = set(statuses) | _graded_modules()
+    graded = set(statuses) | set(graded)
     known = importable_modules()
     out = {}
     for folder in _scratch_sources(statuses):
@@ -194,15 +189,15 @@ def _scratch_sources(statuses):
     return sorted({os.path.dirname(s.path) for s in statuses.values() if s.path})
 
 
-def make_scratch(statuses, owner=None):
+def make_scratch(statuses, owner=None, graded=()):
     """A fresh folder with copies of the student's .py files, for the worker to run in.
 
     Copies every regular .py file beside each found module (helpers the student wrote too),
     except those `shadowing` refuses; links are never followed. owner=(uid, gid) chowns it for
-    the sandbox user.
+    the sandbox user. graded: as shadowing's.
     """
     scratch = tempfile.mkdtemp(prefix="ag-scratch-")
-    refused = shadowing(statuses)
+    refused = shadowing(statuses, graded)
     copied = 0
     for folder in _scratch_sources(statuses):
         for name in sorted(os.listdir(folder)):

@@ -27,23 +27,9 @@ import socket
 import sys
 
 PR_SET_CHILD_SUBREAPER = 36
-STARTUP_TIMEOUT = 90.0  # default seconds to start Python and import torch (a worker, or the zygote)
 
 
-def worker_env(scratch):
-    """The whole environment of a worker (nothing of the grader's own leaks through). One thread
-    for every math library: a CPU worker may not start threads (isolation.confine)."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8",
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTHONHASHSEED": "0"}
-    for key in ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):
-        if key in os.environ:
-            env[key] = os.environ[key]
-    return env
-
-
-def serve(sock_fd, kit_root):
+def serve(sock_fd, import_root):
     import torch  # noqa: F401  (the point of the zygote: paid once)
 
     from . import isolation, sandbox, wire, worker
@@ -87,7 +73,7 @@ def serve(sock_fd, kit_root):
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:
-                _child(req, fds, kit_root, sandbox, worker)
+                _child(req, fds, import_root, sandbox, worker)
             for fd in fds:
                 os.close(fd)
             workers.add(pid)
@@ -104,7 +90,7 @@ def serve(sock_fd, kit_root):
                 sock.send(json.dumps({"exit": pid, "code": os.waitstatus_to_exitcode(status)}).encode())
 
 
-def _child(req, fds, kit_root, sandbox, worker):
+def _child(req, fds, import_root, sandbox, worker):
     """The forked worker: same start as a fresh one (sandbox.Worker.start + worker.BOOTSTRAP)."""
     try:
         signal.set_wakeup_fd(-1)
@@ -131,7 +117,7 @@ def _child(req, fds, kit_root, sandbox, worker):
         import tempfile
 
         tempfile.tempdir = None
-        sys.path[:] = [p for p in sys.path if p != kit_root]
+        sys.path[:] = [p for p in sys.path if p != import_root]
         worker.main(req_r, resp_w, req["scratch"], req["data_mb"], req["cuda"], witness_w)
     finally:
         os._exit(70)

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from ..engine.detectors import transposed_weight_grad
-from ..engine.spec import CACHE, Case, GradedFunction, Mistake, standard_cases
+from ..engine.spec import CACHE, Case, GradedFunction, Mistake
+from .cases import options, standard_cases
 from .common import F64, backward_maker, layer_oracles, model_mistake, randint, randn
 
 FILE = "attention"
@@ -537,7 +538,7 @@ MHA_BACKWARD_MISTAKES = [
 def _cases(small, medium, edges, public=(), saturate=None, saturated_rtol=None):
     """standard_cases plus public float64 cases (name, sizes, opts) right after the small ones."""
     cases = standard_cases(small, medium, edges, saturate=saturate, saturated_rtol=saturated_rtol)
-    extra = [Case(name, sizes, torch.float64, seed=10 + k, opts=tuple(sorted(opts.items())))
+    extra = [Case(name, sizes, torch.float64, seed=10 + k, opts=options(opts))
              for k, (name, sizes, opts) in enumerate(public)]
     return cases[:2] + extra + cases[2:]
 
@@ -610,42 +611,57 @@ BACKWARD_RTOL = {torch.float32: 1e-2}
 
 FUNCTIONS = [
     GradedFunction(
-        "dot_attention_forward", FILE, 2, DOT_ARGS, ("context", "weights", CACHE), make_dot,
-        dot_attention_forward_oracle, _cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC, BIG_SCORES),
+        name="dot_attention_forward", file=FILE, points=2,
+        args=DOT_ARGS, returns=("context", "weights", CACHE),
+        make=make_dot, oracle=dot_attention_forward_oracle,
+        cases=_cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC, BIG_SCORES),
         mistakes=_dot_forward_mistakes(), speed=DOT_SPEED),
     GradedFunction(
-        "dot_attention_backward", FILE, 3, ("dcontext", CACHE), ("dq", "dK", "dV"), backward_maker(make_dot),
-        dot_attention_backward_oracle, _cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC, BIG_SCORES),
-        forward="dot_attention_forward", mistakes=_dot_backward_mistakes(), rtol=BACKWARD_RTOL, speed=DOT_SPEED),
+        name="dot_attention_backward", file=FILE, points=3, forward="dot_attention_forward",
+        args=("dcontext", CACHE), returns=("dq", "dK", "dV"),
+        make=backward_maker(make_dot), oracle=dot_attention_backward_oracle,
+        cases=_cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC, BIG_SCORES),
+        mistakes=_dot_backward_mistakes(), rtol=BACKWARD_RTOL, speed=DOT_SPEED),
     GradedFunction(
-        "additive_attention_forward", FILE, 2, ADD_ARGS, ("context", "weights", CACHE), make_additive,
-        additive_attention_forward_oracle, _cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC, BIG_SCORES),
+        name="additive_attention_forward", file=FILE, points=2,
+        args=ADD_ARGS, returns=("context", "weights", CACHE),
+        make=make_additive, oracle=additive_attention_forward_oracle,
+        cases=_cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC, BIG_SCORES),
         mistakes=_additive_forward_mistakes(), speed=ADD_SPEED),
     GradedFunction(
-        "additive_attention_backward", FILE, 4, ("dcontext", CACHE), ("dq", "dK", "dV", "dWq", "dWk", "dv"),
-        backward_maker(make_additive), additive_attention_backward_oracle,
-        _cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC, BIG_SCORES), forward="additive_attention_forward",
+        name="additive_attention_backward", file=FILE, points=4, forward="additive_attention_forward",
+        args=("dcontext", CACHE), returns=("dq", "dK", "dV", "dWq", "dWk", "dv"),
+        make=backward_maker(make_additive), oracle=additive_attention_backward_oracle,
+        cases=_cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC, BIG_SCORES),
         mistakes=_additive_backward_mistakes(), rtol=BACKWARD_RTOL, speed=ADD_SPEED),
     GradedFunction(
-        "local_attention_mask", FILE, 1, ("L", "center", "window"), ("mask",), make_local,
-        local_attention_mask_oracle, standard_cases(LOCAL_SMALL, LOCAL_MEDIUM, LOCAL_EDGES, float32_small=False),
+        name="local_attention_mask", file=FILE, points=1,
+        args=("L", "center", "window"), returns=("mask",),
+        make=make_local, oracle=local_attention_mask_oracle,
+        cases=standard_cases(LOCAL_SMALL, LOCAL_MEDIUM, LOCAL_EDGES, float32_small=False),
         mistakes=LOCAL_MISTAKES),
     GradedFunction(
-        "hard_attention_forward", FILE, 1, DOT_ARGS, ("context", "index", CACHE), make_hard,
-        hard_attention_forward_oracle, _cases(HARD_SMALL, HARD_MEDIUM, HARD_EDGES, HARD_PUBLIC),
+        name="hard_attention_forward", file=FILE, points=1,
+        args=DOT_ARGS, returns=("context", "index", CACHE),
+        make=make_hard, oracle=hard_attention_forward_oracle,
+        cases=_cases(HARD_SMALL, HARD_MEDIUM, HARD_EDGES, HARD_PUBLIC),
         mistakes=HARD_MISTAKES, speed=DOT_SPEED),
     GradedFunction(
-        "hard_attention_backward", FILE, 1, ("dcontext", CACHE), ("dq", "dK", "dV"), backward_maker(make_hard),
-        hard_attention_backward_oracle, _cases(HARD_SMALL, HARD_MEDIUM, HARD_EDGES, HARD_PUBLIC),
-        forward="hard_attention_forward", mistakes=HARD_BACKWARD_MISTAKES, speed=DOT_SPEED),
+        name="hard_attention_backward", file=FILE, points=1, forward="hard_attention_forward",
+        args=("dcontext", CACHE), returns=("dq", "dK", "dV"),
+        make=backward_maker(make_hard), oracle=hard_attention_backward_oracle,
+        cases=_cases(HARD_SMALL, HARD_MEDIUM, HARD_EDGES, HARD_PUBLIC),
+        mistakes=HARD_BACKWARD_MISTAKES, speed=DOT_SPEED),
     GradedFunction(
-        "multihead_attention_forward", FILE, 3, MHA_ARGS, ("out", "weights", CACHE), make_mha,
-        multihead_attention_forward_oracle, _cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC, BIG_SCORES),
+        name="multihead_attention_forward", file=FILE, points=3,
+        args=MHA_ARGS, returns=("out", "weights", CACHE),
+        make=make_mha, oracle=multihead_attention_forward_oracle,
+        cases=_cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC, BIG_SCORES),
         mistakes=MHA_FORWARD_MISTAKES, speed=MHA_SPEED),
     GradedFunction(
-        "multihead_attention_backward", FILE, 5, ("dout", CACHE), ("dq", "dK", "dV", "dWq", "dWk", "dWv", "dWo"),
-        backward_maker(make_mha), multihead_attention_backward_oracle,
-        _cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC, BIG_SCORES, MHA_SATURATED_RTOL),
-        forward="multihead_attention_forward",
+        name="multihead_attention_backward", file=FILE, points=5, forward="multihead_attention_forward",
+        args=("dout", CACHE), returns=("dq", "dK", "dV", "dWq", "dWk", "dWv", "dWo"),
+        make=backward_maker(make_mha), oracle=multihead_attention_backward_oracle,
+        cases=_cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC, BIG_SCORES, MHA_SATURATED_RTOL),
         mistakes=MHA_BACKWARD_MISTAKES, rtol=BACKWARD_RTOL, speed=MHA_SPEED),
 ]

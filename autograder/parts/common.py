@@ -107,4 +107,4 @@ def model_mistake(hint, model):
             buggy = model(inputs).get(name)
         return matches_model(buggy, got)
 
-    return Mistake(hint, detect, model)
+    return Mistake(hint, detect, model=model)

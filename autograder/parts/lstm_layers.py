@@ -8,7 +8,9 @@ file's registry.
 import torch
 from torch.func import functional_call
 
-from ..engine.spec import CACHE, GradedFunction, standard_cases
+from ..engine.spec import CACHE, GradedFunction
+from .cases import (BIG_WEIGHTS, SEQ_EDGES, SEQ_MEDIUM, SEQ_SMALL, SEQ_SPEED, STEP_MEDIUM, STEP_SMALL, standard_cases,
+                    step_edges)
 from .common import F64, backward_maker, layer_oracles, model_mistake, randn, saturate, saturate_bias
 
 FILE = "lstm_layers"
@@ -189,34 +191,35 @@ SEQ_BACKWARD_MISTAKES = [
 
 
 # --------------------------------------------------------------------------- registry
-STEP_SMALL, STEP_MEDIUM = dict(N=3, D=4, H=5), dict(N=10, D=12, H=16)
-SEQ_SMALL, SEQ_MEDIUM = dict(N=2, T=3, D=4, H=5), dict(N=6, T=9, D=7, H=8)
-STEP_EDGES = [("N=1", dict(N=1, D=4, H=5), {}), ("H=1", dict(N=3, D=4, H=1), {}),
-              ("D=1", dict(N=3, D=1, H=5), {}),
-              ("saturated gates (large weights)", dict(N=4, D=6, H=5), {"weight_scale": 6.0})]
-SEQ_EDGES = [("T=1", dict(N=3, T=1, D=4, H=5), {}), ("N=1", dict(N=1, T=5, D=4, H=5), {}),
-             ("H=1", dict(N=3, T=4, D=4, H=1), {}), ("long sequence T=30", dict(N=2, T=30, D=3, H=4), {})]
-
-SEQ_SPEED = dict(N=64, T=8, D=16, H=16)  # the vectorisation check's input (speed.py)
+# The vanilla RNN's sizes and edge cases (cases.py): both layers are checked on the same shapes.
+STEP_EDGES = step_edges("gates")
 TIME = {"h": 1, "dx": 1}
-BIG_WEIGHTS = {"saturate": 80.0}  # pre-activations of 50-100: gates saturate, exp overflows in float32
 
 FUNCTIONS = [
     GradedFunction(
-        "lstm_step_forward", FILE, 2, STEP_ARGS, ("next_h", "next_c", CACHE), make_step,
-        lstm_step_forward_oracle, standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES, saturate=BIG_WEIGHTS),
+        name="lstm_step_forward", file=FILE, points=2,
+        args=STEP_ARGS, returns=("next_h", "next_c", CACHE),
+        make=make_step, oracle=lstm_step_forward_oracle,
+        cases=standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES, saturate=BIG_WEIGHTS),
         mistakes=_forward_mistakes(_step_forward_model)),
     GradedFunction(
-        "lstm_step_backward", FILE, 5, ("dnext_h", "dnext_c", CACHE),
-        ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"), backward_maker(make_step), lstm_step_backward_oracle,
-        standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES, saturate=BIG_WEIGHTS), forward="lstm_step_forward",
+        name="lstm_step_backward", file=FILE, points=5, forward="lstm_step_forward",
+        args=("dnext_h", "dnext_c", CACHE), returns=("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"),
+        make=backward_maker(make_step), oracle=lstm_step_backward_oracle,
+        cases=standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES, saturate=BIG_WEIGHTS),
         mistakes=STEP_BACKWARD_MISTAKES),
     GradedFunction(
-        "lstm_forward", FILE, 3, SEQ_ARGS, ("h", CACHE), make_seq, lstm_forward_oracle,
-        standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS), time_axis=TIME,
-        mistakes=_forward_mistakes(_seq_model) + [model_mistake(C0_H0, _seq_model(c0="h0"))], speed=SEQ_SPEED),
+        name="lstm_forward", file=FILE, points=3,
+        args=SEQ_ARGS, returns=("h", CACHE),
+        make=make_seq, oracle=lstm_forward_oracle,
+        cases=standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
+        time_axis=TIME, speed=SEQ_SPEED,
+        mistakes=_forward_mistakes(_seq_model) + [model_mistake(C0_H0, _seq_model(c0="h0"))]),
     GradedFunction(
-        "lstm_backward", FILE, 6, ("dh", CACHE), ("dx", "dh0", "dWx", "dWh", "db"),
-        backward_maker(make_seq), lstm_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
-        forward="lstm_forward", time_axis=TIME, mistakes=SEQ_BACKWARD_MISTAKES, speed=SEQ_SPEED),
+        name="lstm_backward", file=FILE, points=6, forward="lstm_forward",
+        args=("dh", CACHE), returns=("dx", "dh0", "dWx", "dWh", "db"),
+        make=backward_maker(make_seq), oracle=lstm_backward_oracle,
+        cases=standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
+        time_axis=TIME, speed=SEQ_SPEED,
+        mistakes=SEQ_BACKWARD_MISTAKES),
 ]

@@ -10,7 +10,9 @@ from torch.func import functional_call
 
 from ..engine import forbidden
 from ..engine.detectors import repeated_words_overwritten
-from ..engine.spec import CACHE, GradedFunction, Mistake, standard_cases
+from ..engine.spec import CACHE, GradedFunction, Mistake
+from .cases import (BIG_WEIGHTS, SEQ_EDGES, SEQ_MEDIUM, SEQ_SMALL, SEQ_SPEED, STEP_MEDIUM, STEP_SMALL, standard_cases,
+                    step_edges)
 from .common import (F64, backward_maker, grads, layer_oracles, leaves, model_mistake, randint, randn, saturate,
                      saturate_bias)
 
@@ -206,13 +208,7 @@ def _mask_ignored_in_dx(i):
 
 
 # --------------------------------------------------------------------------- registry
-STEP_SMALL, STEP_MEDIUM = dict(N=3, D=4, H=5), dict(N=10, D=12, H=16)
-SEQ_SMALL, SEQ_MEDIUM = dict(N=2, T=3, D=4, H=5), dict(N=6, T=9, D=7, H=8)
-STEP_EDGES = [("N=1", dict(N=1, D=4, H=5), {}), ("H=1", dict(N=3, D=4, H=1), {}),
-              ("D=1", dict(N=3, D=1, H=5), {}),
-              ("saturated tanh (large weights)", dict(N=4, D=6, H=5), {"weight_scale": 6.0})]
-SEQ_EDGES = [("T=1", dict(N=3, T=1, D=4, H=5), {}), ("N=1", dict(N=1, T=5, D=4, H=5), {}),
-             ("H=1", dict(N=3, T=4, D=4, H=1), {}), ("long sequence T=30", dict(N=2, T=30, D=3, H=4), {})]
+STEP_EDGES = step_edges("tanh")
 EMBED_SMALL, EMBED_MEDIUM = dict(N=2, T=4, V=5, D=3), dict(N=8, T=10, V=30, D=6)
 EMBED_EDGES = [("one word repeated everywhere", dict(N=4, T=6, V=5, D=3), {"one_word": True}),
                ("many repeated words (V=3)", dict(N=5, T=7, V=3, D=4), {}),
@@ -226,73 +222,91 @@ LOSS_EDGES = [("very large scores (1e3)", dict(N=4, T=5, V=6), {"score_scale": 1
               ("mask mostly false (one step a row, one empty row)", dict(N=5, T=6, V=7), {"mask": "mostly_false"}),
               ("mask all true", dict(N=3, T=4, V=5), {"mask": "all"}),
               ("N=1, T=1, V=2", dict(N=1, T=1, V=2), {"mask": "all"})]
+LOSS_BIG_SCORES = {"score_scale": 60.0}  # scores of 50-100: exp overflows in float32
 
-# The vectorisation check's inputs (speed.py): a batch large enough that a Python loop over it takes well
-# over 10x the reference (measured 17x to 80x); T short where the reference needs no loop over time (a
-# loop over time is allowed: 2x here).
-SEQ_SPEED = dict(N=64, T=8, D=16, H=16)
+# The vectorisation check's inputs (speed.py; SEQ_SPEED in cases.py): a batch large enough that a Python
+# loop over it takes well over 10x the reference (measured 17x to 80x); T short where the reference needs
+# no loop over time (a loop over time is allowed: 2x here).
 EMBED_SPEED = dict(N=128, T=4, V=50, D=16)
 AFFINE_SPEED = dict(N=128, T=4, D=16, M=16)
 LOSS_SPEED = dict(N=128, T=4, V=16)
 
 TIME = {"h": 1, "dx": 1, "out": 1}
-BIG_WEIGHTS = {"saturate": 80.0}  # pre-activations of 50-100: tanh saturates, exp overflows in float32
 
 FUNCTIONS = [
     GradedFunction(
-        "rnn_step_forward", FILE, 2, STEP_ARGS, ("next_h", CACHE), make_step, rnn_step_forward_oracle,
-        standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES, saturate=BIG_WEIGHTS)),
+        name="rnn_step_forward", file=FILE, points=2,
+        args=STEP_ARGS, returns=("next_h", CACHE),
+        make=make_step, oracle=rnn_step_forward_oracle,
+        cases=standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES, saturate=BIG_WEIGHTS)),
     GradedFunction(
-        "rnn_step_backward", FILE, 4, ("dnext_h", CACHE), ("dx", "dprev_h", "dWx", "dWh", "db"),
-        backward_maker(make_step), rnn_step_backward_oracle,
-        standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES, saturate=BIG_WEIGHTS), forward="rnn_step_forward",
+        name="rnn_step_backward", file=FILE, points=4, forward="rnn_step_forward",
+        args=("dnext_h", CACHE), returns=("dx", "dprev_h", "dWx", "dWh", "db"),
+        make=backward_maker(make_step), oracle=rnn_step_backward_oracle,
+        cases=standard_cases(STEP_SMALL, STEP_MEDIUM, STEP_EDGES, saturate=BIG_WEIGHTS),
         mistakes=_tanh_grad_mistakes()),
     GradedFunction(
-        "rnn_forward", FILE, 3, SEQ_ARGS, ("h", CACHE), make_seq, rnn_forward_oracle,
-        standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS), time_axis=TIME,
-        speed=SEQ_SPEED),
+        name="rnn_forward", file=FILE, points=3,
+        args=SEQ_ARGS, returns=("h", CACHE),
+        make=make_seq, oracle=rnn_forward_oracle,
+        cases=standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
+        time_axis=TIME, speed=SEQ_SPEED),
     GradedFunction(
-        "rnn_backward", FILE, 6, ("dh", CACHE), ("dx", "dh0", "dWx", "dWh", "db"),
-        backward_maker(make_seq), rnn_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
-        forward="rnn_forward", time_axis=TIME, speed=SEQ_SPEED,
+        name="rnn_backward", file=FILE, points=6, forward="rnn_forward",
+        args=("dh", CACHE), returns=("dx", "dh0", "dWx", "dWh", "db"),
+        make=backward_maker(make_seq), oracle=rnn_backward_oracle,
+        cases=standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
+        time_axis=TIME, speed=SEQ_SPEED,
         mistakes=[model_mistake(
             "the gradient that flows back from step t+1 into h[:, t] is not added: at each step "
             "use dh[:, t] + dprev_h", _no_carry_model)]),
     GradedFunction(
-        "birnn_forward", FILE, 3, BI_ARGS, ("h", CACHE), make_bi, birnn_forward_oracle,
-        standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS), time_axis=TIME,
-        speed=SEQ_SPEED),
+        name="birnn_forward", file=FILE, points=3,
+        args=BI_ARGS, returns=("h", CACHE),
+        make=make_bi, oracle=birnn_forward_oracle,
+        cases=standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
+        time_axis=TIME, speed=SEQ_SPEED),
     GradedFunction(
-        "birnn_backward", FILE, 5, ("dh", CACHE),
-        ("dx", "dh0_f", "dh0_b", "dWx_f", "dWh_f", "db_f", "dWx_b", "dWh_b", "db_b"),
-        backward_maker(make_bi), birnn_backward_oracle, standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
-        forward="birnn_forward", time_axis=TIME, speed=SEQ_SPEED),
+        name="birnn_backward", file=FILE, points=5, forward="birnn_forward",
+        args=("dh", CACHE), returns=("dx", "dh0_f", "dh0_b", "dWx_f", "dWh_f", "db_f", "dWx_b", "dWh_b", "db_b"),
+        make=backward_maker(make_bi), oracle=birnn_backward_oracle,
+        cases=standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
+        time_axis=TIME, speed=SEQ_SPEED),
     GradedFunction(
-        "word_embedding_forward", FILE, 1, ("x", "W"), ("out", CACHE), make_embed,
-        word_embedding_forward_oracle, standard_cases(EMBED_SMALL, EMBED_MEDIUM, EMBED_EDGES), time_axis=TIME,
-        speed=EMBED_SPEED),
+        name="word_embedding_forward", file=FILE, points=1,
+        args=("x", "W"), returns=("out", CACHE),
+        make=make_embed, oracle=word_embedding_forward_oracle,
+        cases=standard_cases(EMBED_SMALL, EMBED_MEDIUM, EMBED_EDGES),
+        time_axis=TIME, speed=EMBED_SPEED),
     GradedFunction(
-        "word_embedding_backward", FILE, 2, ("dout", CACHE), ("dW",), backward_maker(make_embed),
-        word_embedding_backward_oracle, standard_cases(EMBED_SMALL, EMBED_MEDIUM, EMBED_EDGES),
-        forward="word_embedding_forward", speed=EMBED_SPEED,
+        name="word_embedding_backward", file=FILE, points=2, forward="word_embedding_forward",
+        args=("dout", CACHE), returns=("dW",),
+        make=backward_maker(make_embed), oracle=word_embedding_backward_oracle,
+        cases=standard_cases(EMBED_SMALL, EMBED_MEDIUM, EMBED_EDGES),
+        speed=EMBED_SPEED,
         mistakes=[Mistake(
             "dW is right for words that occur once and wrong for words that occur several times: "
             "accumulate them, in one call with no Python loop: dW.index_add_(0, x.reshape(-1), "
             "dout.reshape(-1, D)); dW[x] = dout keeps only one occurrence",
             repeated_words_overwritten)]),
     GradedFunction(
-        "temporal_affine_forward", FILE, 1, ("x", "w", "b"), ("out", CACHE), make_affine,
-        temporal_affine_forward_oracle, standard_cases(AFFINE_SMALL, AFFINE_MEDIUM, AFFINE_EDGES),
+        name="temporal_affine_forward", file=FILE, points=1,
+        args=("x", "w", "b"), returns=("out", CACHE),
+        make=make_affine, oracle=temporal_affine_forward_oracle,
+        cases=standard_cases(AFFINE_SMALL, AFFINE_MEDIUM, AFFINE_EDGES),
         time_axis=TIME, speed=AFFINE_SPEED),
     GradedFunction(
-        "temporal_affine_backward", FILE, 2, ("dout", CACHE), ("dx", "dw", "db"),
-        backward_maker(make_affine), temporal_affine_backward_oracle,
-        standard_cases(AFFINE_SMALL, AFFINE_MEDIUM, AFFINE_EDGES), forward="temporal_affine_forward",
+        name="temporal_affine_backward", file=FILE, points=2, forward="temporal_affine_forward",
+        args=("dout", CACHE), returns=("dx", "dw", "db"),
+        make=backward_maker(make_affine), oracle=temporal_affine_backward_oracle,
+        cases=standard_cases(AFFINE_SMALL, AFFINE_MEDIUM, AFFINE_EDGES),
         time_axis=TIME, speed=AFFINE_SPEED),
     GradedFunction(
-        "temporal_softmax_loss", FILE, 4, ("x", "y", "mask"), ("loss", "dx"), make_loss,
-        temporal_softmax_loss_oracle, standard_cases(LOSS_SMALL, LOSS_MEDIUM, LOSS_EDGES, saturate={"score_scale": 60.0}), time_axis=TIME,
-        forbidden_ops=forbidden.LAYERS_AND_LOG_SOFTMAX, speed=LOSS_SPEED,
+        name="temporal_softmax_loss", file=FILE, points=4,
+        args=("x", "y", "mask"), returns=("loss", "dx"),
+        make=make_loss, oracle=temporal_softmax_loss_oracle,
+        cases=standard_cases(LOSS_SMALL, LOSS_MEDIUM, LOSS_EDGES, saturate=LOSS_BIG_SCORES),
+        time_axis=TIME, forbidden_ops=forbidden.LAYERS_AND_LOG_SOFTMAX, speed=LOSS_SPEED,
         mistakes=[model_mistake("dx ignores the mask: multiply the gradient by mask too (padded "
                                 "steps contribute nothing)", _mask_ignored_in_dx)]),
 ]

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from ..engine import forbidden
-from ..engine.spec import Case, DictArg, GradedFunction, cuda_cases, saturated_cases
+from ..engine.spec import Case, DictArg, GradedFunction
+from .cases import BIG_WEIGHTS, cuda_cases, edge_cases, saturated_cases
 from .common import model_mistake, randint, randn, saturate, saturate_bias
 from .rnn_layers import _torch_rnn
 
@@ -268,7 +269,7 @@ def _lm_cases(train=False):
     f64, f32 = torch.float64, torch.float32
     short = dict(N=2, T=7, V=5, D=3, H=4, k=3)
     # large weights: saturated tanh, and scores of 50-100 where exp overflows in float32
-    public_saturated, hidden_saturated = saturated_cases(short, LM_MEDIUM, {"saturate": 80.0})
+    public_saturated, hidden_saturated = saturated_cases(short, LM_MEDIUM, BIG_WEIGHTS)
     public_cuda, *hidden_cuda = cuda_cases(LM_SMALL, LM_MEDIUM)
     cases = [
         Case("float64, k divides T", LM_SMALL, f64, seed=1),
@@ -280,7 +281,7 @@ def _lm_cases(train=False):
         Case("float32, medium", LM_MEDIUM, f32, hidden=True),
         hidden_saturated,
     ]
-    cases += [Case(name, sizes, f64, hidden=True, opts=tuple(sorted(opts.items()))) for name, sizes, opts in LM_EDGES]
+    cases += edge_cases(LM_EDGES)
     if train:
         cases.append(Case("max_norm large (no chunk is clipped)", short, f64, hidden=True,
                           opts=(("max_norm", 1e3),)))
@@ -289,24 +290,31 @@ def _lm_cases(train=False):
 
 FUNCTIONS = [
     GradedFunction(
-        "clip_grad_norm", FILE, 2, (DictArg("grads."), "max_norm"), ("clipped", "total_norm"), make_clip,
-        clip_grad_norm_oracle, _clip_cases(),
+        name="clip_grad_norm", file=FILE, points=2,
+        args=(DictArg("grads."), "max_norm"), returns=("clipped", "total_norm"),
+        make=make_clip, oracle=clip_grad_norm_oracle,
+        cases=_clip_cases(),
         mistakes=[model_mistake(PER_TENSOR, _clip_model("per_tensor")),
                   model_mistake(CLAMP, _clip_model("clamp")),
                   model_mistake(ALWAYS, _clip_model("always")),
                   model_mistake(SUM_OF_NORMS, _clip_model("sum_of_norms")),
                   model_mistake(SQUARED, _clip_model("squared"))]),
     GradedFunction(
-        "truncated_bptt_grads", FILE, 5, ("x", "y", "h0", DictArg("params."), "k"), ("loss", "grads", "h_last"),
-        make_lm, truncated_bptt_grads_oracle, _lm_cases(), forbidden_ops=forbidden.LAYERS_AND_LOG_SOFTMAX,
+        name="truncated_bptt_grads", file=FILE, points=5,
+        args=("x", "y", "h0", DictArg("params."), "k"), returns=("loss", "grads", "h_last"),
+        make=make_lm, oracle=truncated_bptt_grads_oracle,
+        cases=_lm_cases(),
+        forbidden_ops=forbidden.LAYERS_AND_LOG_SOFTMAX,
         mistakes=[model_mistake(FULL_BPTT, _loss_model(detach=False)),
                   model_mistake(NO_CARRY, _loss_model(carry=False)),
                   model_mistake(AVERAGED, _averaged_model),
                   model_mistake(AVERAGED, _grads_average_only),
                   model_mistake(DROPPED, _loss_model(drop_partial=True))]),
     GradedFunction(
-        "tbptt_train", FILE, 4, ("x", "y", "h0", DictArg("params."), "k", "lr", "max_norm"),
-        ("new_params", "losses", "h_last"), _train_maker, tbptt_train_oracle, _lm_cases(train=True),
+        name="tbptt_train", file=FILE, points=4,
+        args=("x", "y", "h0", DictArg("params."), "k", "lr", "max_norm"), returns=("new_params", "losses", "h_last"),
+        make=_train_maker, oracle=tbptt_train_oracle,
+        cases=_lm_cases(train=True),
         forbidden_ops=forbidden.LAYERS_AND_LOG_SOFTMAX,
         mistakes=[model_mistake(PER_SEQUENCE, _train_model(per_chunk=False)),
                   model_mistake(NO_CLIP, _train_model(clip=False)),

@@ -1,6 +1,6 @@
 """Grading one submission, start to end: the one sequence `grade` and `grade-batch` both run.
 
-    plan (runner.build_plan, once) -> runner.grade -> instructor tests -> results.json dictionary
+    plan (registry.plan, once) -> runner.grade -> instructor tests -> results.json dictionary
 
 `grade` returns an `Outcome` and never raises for the grader's own failure: when something on
 the trusted side breaks (the worker cannot start, an oracle raises, a bug in the kit), the
@@ -28,7 +28,7 @@ class Outcome:
     """What grading one submission gave: results.json's dictionary, and the reports behind it."""
 
     data: dict  # Gradescope's results.json
-    report: Any = None  # runner.Report (None when the grader failed)
+    report: Any = None  # outcome.Report (None when the grader failed)
     extra: Any = None  # instructor.InstructorReport (empty when the instructor tests did not run)
     failure: Optional[str] = None  # the traceback when the grader itself failed
 
@@ -68,7 +68,7 @@ def runs_instructor_tests(disabled, folder, narrowed):
 
 
 def grade(submission, plan, cfg, budget=None, instructor_tests=None, run_instructor=True):
-    """Grade one submission folder against a plan built once (runner.build_plan).
+    """Grade one submission folder against a plan built once (registry.plan).
 
     cfg: config.Config (limits, budget, visibility); budget: seconds (--budget), else cfg's;
     instructor_tests: their folder (None: instructor_tests/); run_instructor: whether they run.
@@ -91,10 +91,10 @@ def grade(submission, plan, cfg, budget=None, instructor_tests=None, run_instruc
 
 def plan_and_grade(submission, functions, cfg, device="auto", seed=None, **kw):
     """`grade` for one submission: build its plan, then grade (a failing plan is a grader failure)."""
-    from ..engine import runner
+    from .. import registry
 
     try:
-        plan = runner.build_plan(functions, device=device, seed=seed)
+        plan = registry.plan(functions, device=device, seed=seed)
     except Exception as e:
         return failed(e)
     return grade(submission, plan, cfg, **kw)

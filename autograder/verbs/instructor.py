@@ -47,15 +47,14 @@ import unittest
 from dataclasses import dataclass, field
 from typing import List
 
-from .. import registry
-
-from ..engine import results
+from .. import paths, registry
 from ..config import VISIBILITY
-from ..engine.runner import DEFAULT_BUDGET, KIT_ROOT, _Session
+from ..engine import results
+from ..engine.runner import DEFAULT_BUDGET, Session
 from ..engine.sandbox import Limits, WorkerLost, lease, release
 from ..engine.submission import locate, make_scratch, shadowing
 
-FOLDER = os.path.join(KIT_ROOT, "instructor_tests")
+FOLDER = paths.INSTRUCTOR_TESTS
 DEFAULT_TIMEOUT = 60.0  # seconds for one test file, all its tests together (course.toml: instructor_timeout)
 DECORATORS = ("weight", "partial_credit", "visibility", "number", "tags", "hide_errors", "leaderboard")
 
@@ -114,11 +113,11 @@ def run(submission, folder=None, limits=None, budget=None, spent=0.0, timeout=No
     env = os.environ.get("AUTOGRADER_INSTRUCTOR_TIMEOUT")
     timeout = float(env) if env else (float(timeout) if timeout is not None else DEFAULT_TIMEOUT)
     deadline = start + budget - spent
-    user = lease()
+    user = lease(paths.KIT_ROOT)
     statuses = locate(submission, registry.FILES)
-    rep.notes += list(shadowing(statuses).values())  # the files make_scratch refuses
-    scratch = make_scratch(statuses, owner=user)
-    session = _Session(scratch, limits, use_cuda, deadline, user)
+    rep.notes += list(shadowing(statuses, registry.FILES).values())  # the files make_scratch refuses
+    scratch = make_scratch(statuses, owner=user, graded=registry.FILES)
+    session = Session(scratch, limits, use_cuda, deadline, user, paths.KIT_ROOT)
     fatal = None  # set when no worker can be started
     try:
         for path, source, tests in sources:

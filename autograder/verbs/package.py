@@ -18,9 +18,9 @@ import stat
 from dataclasses import dataclass
 
 from ..engine import archive
+from ..paths import DIST, KIT_ROOT
 
-KIT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_OUTPUT = os.path.join(KIT_ROOT, "dist", "autograder.zip")
+DEFAULT_OUTPUT = os.path.join(DIST, "autograder.zip")
 SCRIPTS = {"setup.sh": "gradescope/setup.sh", "run_autograder": "gradescope/run_autograder"}  # zip root <- kit
 PINS = "requirements/grader.txt"
 REQUIRED = ("autograder", "solutions", PINS, "tools/worker_python_access.py")

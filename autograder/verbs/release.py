@@ -1,13 +1,12 @@
-"""The student release: `make student` writes dist/student.zip (python -m autograder.release).
+"""The student release: `make student` writes dist/student.zip (python -m autograder student).
 
 Everything in the zip sits under one folder, rnn_assignment/:
 - the student files of assignment/ (the stubs and gradient_check.py), after checking that they
   match a fresh generation from solutions/;
 - README.md for students: which files to edit, how to check them, what to upload;
-- check.py and checker/, the public checker (see checker.py): a copy of the grading engine (the
-  modules that runner.py, results.py and checker.py import, found by reading their imports),
-  with a generated registry.py that rebuilds the graded functions from public_checks.pt instead
-  of autograder/parts/;
+- check.py and checker/, the public checker (engine/checker.py): the grading engine, autograder/engine/
+  copied as it is (it imports nothing outside itself: engine_modules checks), which rebuilds the
+  graded functions from public_checks.pt instead of autograder/parts/;
 - checker/public_checks.pt: every public CPU check, computed here on the trusted side: the
   inputs from the public case's fixed seed (the grader grades the same sizes and kinds on inputs
   it draws at grading time, so no point is earned on these), their float64 copies, torch's
@@ -28,7 +27,6 @@ The build is derived, never hand-edited, and deterministic: the same kit gives t
 import argparse
 import ast
 import dataclasses
-import inspect
 import io
 import os
 import stat
@@ -37,28 +35,21 @@ import tempfile
 
 import torch
 
-from ..engine import archive, checker, detectors, runner
-
 from .. import config, registry
-
-from . import stubs
+from ..engine import archive, checker, detectors, plans
 from ..engine.spec import DictArg
+from ..paths import DIST, KIT_ROOT, PACKAGE_DIR
+from . import stubs
 
-KIT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "engine")
-DEFAULT_OUTPUT = os.path.join(KIT_ROOT, "dist", "student.zip")
+ENGINE_DIR = os.path.join(PACKAGE_DIR, "engine")  # ships as the package PACKAGE, as it is
+DEFAULT_OUTPUT = os.path.join(DIST, "student.zip")
 TOP = "rnn_assignment"  # the folder the zip unpacks to
 PACKAGE = "checker"  # the engine's package inside the release
 BUILT_HANDOUTS = os.path.join("dist", "handouts")
-ENGINE_ROOTS = ("runner", "results", "checker")  # what check.py uses; their imports come along
-GENERATED = ("registry",)  # modules of the package written here, never copied
-FORBIDDEN_MODULES = ("parts", "cli", "stubs", "release", "packaging")  # must never be shipped
 THIRD_PARTY = ("torch", "numpy")  # all the engine copy may import besides the standard library
 # ... and what it uses only where it is installed (the worker's seccomp layer: the checker runs a student's
 # own code on the student's own machine and needs no kernel layer; isolation.confine says "not available")
 OPTIONAL = ("pyseccomp",)
-# Top-level functions removed from shipped modules: standard_cases and cuda_cases name the hidden cases.
-STRIP = {"spec": ("standard_cases", "cuda_cases")}
 # Fenced lines that the shipped engine legitimately contains too (a loop over time in compare.py's
 # hints): not solution code. Every other fenced line longer than MIN_LINE characters is a leak.
 GENERIC_LINES = frozenset({"for t in range(T):"})
@@ -165,7 +156,7 @@ def public_data(functions, cfg):
             # grader draws these cases' inputs afresh: runner.build_plan, public_inputs="fresh", so
             # nothing shipped here earns a point); torch's answer to a CUDA case is computed on the
             # CPU (float64: the same to within the case's tolerance)
-            prep = runner.prepare(fn, dataclasses.replace(case, device="cpu"), 0, public_inputs="fixed")
+            prep = plans.prepare(fn, dataclasses.replace(case, device="cpu"), 0, public_inputs="fixed")
             data["checks"].append({
                 "function": fn.name, "case": index, "seed": prep.seed,
                 "inputs": dict(prep.inputs), "inputs64": dict(prep.inputs64), "expected": dict(prep.expected),
@@ -182,105 +173,40 @@ def _saved(data):
 
 
 # --------------------------------------------------------------------------- the engine
-def _relative_imports(source):
-    """Modules of the same package that `source` imports (from . import x; from .x import y)."""
-    out = []
+def import_problems(name, source):
+    """Why the engine module `name` (its source) could not ship as it is: imports of anything but the
+    engine's own modules, the standard library, THIRD_PARTY and OPTIONAL. Empty when it can."""
+    problems = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and node.level:
             if node.level > 1:
-                out.append("..")
-            elif node.module:
-                out.append(node.module.split(".")[0])
-            else:
-                out += [a.name for a in node.names]
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
-            if any(n and n.split(".")[0] == "autograder" for n in names):
-                out.append("autograder")  # an absolute import of the kit: it would not exist there
-    return out
-
-
-def _absolute_imports(source):
-    """Top-level names of the packages `source` imports from outside its own package."""
-    out = set()
-    for node in ast.walk(ast.parse(source)):
+                problems.append("%s.py imports from %s (outside the engine)" % (name, "." * node.level + (node.module or "")))
+            continue
         if isinstance(node, ast.Import):
-            out.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-            out.add(node.module.split(".")[0])
-    return out
-
-
-def _read(module):
-    with open(os.path.join(PACKAGE_DIR, module + ".py"), encoding="utf-8") as f:
-        return f.read()
-
-
-def _strip(source, names):
-    """source without the top-level functions `names` (and the blank lines after them)."""
-    lines = source.splitlines(keepends=True)
-    spans = []
-    for node in ast.parse(source).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in names:
-            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            last = node.end_lineno
-            while last < len(lines) and not lines[last].strip():
-                last += 1
-            spans.append((first, last))
-    missing = set(names) - {n.name for n in ast.parse(source).body if hasattr(n, "name")}
-    if missing:
-        raise ReleaseError("cannot strip %s: not found" % ", ".join(sorted(missing)))
-    keep = [line for i, line in enumerate(lines, start=1) if not any(a <= i <= b for a, b in spans)]
-    text = "".join(keep).rstrip("\n") + "\n"
-    ast.parse(text)
-    return text
+            tops = [a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            tops = [node.module.split(".")[0]]
+        else:
+            continue
+        problems += ["%s.py imports %s: %s" % (name, top, "the kit by its name" if top == "autograder" else
+                                                 "students have only torch and numpy")
+                     for top in tops if top not in sys.stdlib_module_names and top not in THIRD_PARTY + OPTIONAL]
+    return problems
 
 
 def engine_modules():
-    """{module: source} of the engine copy: ENGINE_ROOTS and everything they import, stripped."""
-    found, todo = {}, list(ENGINE_ROOTS)
-    while todo:
-        name = todo.pop()
-        if name in found or name in GENERATED:
-            continue
-        if name in FORBIDDEN_MODULES or name in ("..", "autograder"):
-            raise ReleaseError("the checker would need %s (imported by the engine): it must not ship"
-                               % {"..": "a module outside the package", "autograder": "the kit by its name"}
-                               .get(name, "autograder/%s" % name))
-        if not os.path.isfile(os.path.join(PACKAGE_DIR, name + ".py")):
-            raise ReleaseError("autograder/%s.py is imported by the engine but is not a module of the "
-                               "package" % name)
-        source = _read(name)
-        todo += _relative_imports(source)
-        outside = sorted(m for m in _absolute_imports(source) if m not in sys.stdlib_module_names
-                         and m not in THIRD_PARTY + OPTIONAL)
-        if outside:
-            raise ReleaseError("autograder/%s.py imports %s: students have only torch and numpy"
-                               % (name, ", ".join(outside)))
-        found[name] = _strip(source, STRIP[name]) if name in STRIP else source
-    return dict(sorted(found.items()))
+    """{module: source} of the engine (autograder/engine/), every module as it is, after checking that
+    none imports anything outside it (import_problems)."""
+    found, problems = {}, []
+    for file in sorted(os.listdir(ENGINE_DIR)):
+        if file.endswith(".py"):
+            with open(os.path.join(ENGINE_DIR, file), encoding="utf-8") as f:
+                found[file[:-3]] = f.read()
+            problems += import_problems(file[:-3], found[file[:-3]])
+    if problems:
+        raise ReleaseError("the engine must ship as it is, but: " + "; ".join(problems))
+    return found
 
-
-REGISTRY = '''"""The graded functions, with their public cases only (generated by `make student`: do not edit).
-
-The grader's registry declares each function with its input maker, torch oracle and every case;
-this one rebuilds the same functions (name, file, points, arguments, returns, tolerances) with
-the public cases from public_checks.pt (see checker.py), for the copy of the engine beside it.
-"""
-from .checker import load_functions
-
-FUNCTIONS = load_functions()
-BY_NAME = {fn.name: fn for fn in FUNCTIONS}
-FILES = list(dict.fromkeys(fn.file for fn in FUNCTIONS))  # module names, in order
-
-
-%s'''
-
-INIT = '''"""The assignment's grading engine with its public checks (generated by `make student`: do not edit).
-
-Run it with check.py, one folder up: python check.py --help
-"""
-'''
 
 LAUNCHER = '''"""Check your files with the assignment's public checks, as Gradescope does: python check.py
 
@@ -314,10 +240,8 @@ def package_files(data_bytes):
     """{path inside the release: bytes} of check.py and the checker package."""
     files = {"check.py": LAUNCHER.encode()}
     pkg = PACKAGE + "/"
-    files[pkg + "__init__.py"] = INIT.encode()
     for name, source in engine_modules().items():
         files[pkg + name + ".py"] = source.encode()
-    files[pkg + "registry.py"] = (REGISTRY % inspect.getsource(registry.select)).encode()
     files[pkg + checker.DATA_FILE] = data_bytes
     return files
 

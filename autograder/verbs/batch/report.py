@@ -209,7 +209,7 @@ def summarize(view):
 
 
 def isolation_summary(records):
-    """Which isolation layers the gradings ran under: for each layer (as runner.Report.isolation names
+    """Which isolation layers the gradings ran under: for each layer (as outcome.Report.isolation names
     it), in how many gradings it was active, and why it was not in the others. Gradings whose record
     holds no layers (graded before they were recorded) are counted as unreported."""
     layers, reported = {}, 0

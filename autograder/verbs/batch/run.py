@@ -3,7 +3,7 @@
 DIR is what discovery.py reads: a Gradescope export, per-student folders or zips; its bad inputs
 (empty, unreadable, duplicate) are listed and the batch goes on.
 
-One plan (runner.build_plan: hidden inputs and oracle answers) is built once for the whole batch,
+One plan (registry.plan: hidden inputs and oracle answers) is built once for the whole batch,
 and every submission is graded against it by `pipeline.grade`, exactly as `grade` does, in a pool
 of threads: each grade waits on its own sandboxed worker under its own sandbox uid lease.
 
@@ -18,7 +18,7 @@ each other's). While the class is graded, DIR and OUTDIR are in sandbox.PRIVATE_
 worker's mount namespace covers with an empty read-only folder; OUTDIR and everything written
 into it are owner-only (folders 0700, files 0600), and an existing OUTDIR that others may enter is
 reported, not changed; a zip is unpacked into a private temporary folder (0700). Each grading's
-isolation layers (runner.Report.isolation) go into its record, and the summaries count them.
+isolation layers (outcome.Report.isolation) go into its record, and the summaries count them.
 
 Shards: `--shard K/N` grades the students whose position in the sorted list of every student of
 DIR is K-1 modulo N (round-robin), so the N slices are disjoint and cover everything; duplicates
@@ -79,7 +79,8 @@ def derived_seed(names):
 
 # --------------------------------------------------------------------------- fingerprint
 GRADING_CODE = tuple("engine/%s.py" % m for m in ("spec", "compare", "detectors", "forbidden", "feedback", "speed",
-                                                  "static", "runner", "worker", "results")) + ("verbs/instructor.py",)  # what a score or a message depends on
+                                                  "static", "plans", "outcome", "steps", "runner", "worker",
+                                                  "results")) + ("verbs/instructor.py",)  # what a score or a message depends on
 
 
 def fingerprint(functions, cfg, budget, instructor_files):
@@ -379,14 +380,14 @@ def _setup(opts):
     """The checked options: settings, functions, device, jobs, folders (BatchError when wrong)."""
     from ... import config, registry
     from .. import instructor
-    from ...engine import runner
+    from ...engine import plans
 
     try:
         cfg = config.load(opts.config or config.DEFAULT_PATH)
         functions = config.apply(cfg, registry.select(opts.functions, opts.files))
     except (KeyError, config.ConfigError) as e:
         raise BatchError(e.args[0] if isinstance(e, KeyError) else str(e))
-    if opts.device == "cuda" and not runner.cuda_available():
+    if opts.device == "cuda" and not plans.cuda_available():
         raise BatchError("--device cuda: no CUDA device is available")
     jobs = opts.jobs or default_jobs()
     if jobs < 1:
@@ -396,7 +397,7 @@ def _setup(opts):
         raise BatchError("the output folder must not be inside the submissions folder %s" % root)
     run_instructor = pipeline.runs_instructor_tests(opts.no_instructor_tests, opts.instructor_tests,
                                                     bool(opts.functions or opts.files))
-    return _Setup(cfg, functions, "cuda" if opts.device in ("cuda", "auto") and runner.cuda_available() else "cpu",
+    return _Setup(cfg, functions, "cuda" if opts.device in ("cuda", "auto") and plans.cuda_available() else "cpu",
                   jobs, root, outdir, run_instructor,
                   instructor.find_files(opts.instructor_tests) if run_instructor else [])
 
@@ -546,7 +547,7 @@ def _grade_phase(s, opts, seed, todo, progress):
     the grader's failures."""
     import torch
 
-    from ...engine import runner
+    from ... import registry
 
     threads = torch.get_num_threads()
     with private([s.root, s.outdir]):  # before the fork server starts: its workers see them covered too
@@ -559,7 +560,7 @@ def _grade_phase(s, opts, seed, todo, progress):
         try:
             if s.jobs > 1:
                 torch.set_num_threads(1)  # the parallelism is across submissions
-            plan = runner.build_plan(s.functions, device=s.device, seed=seed)
+            plan = registry.plan(s.functions, device=s.device, seed=seed)
             if opts.use_forkserver:
                 try:
                     fs = forkserver.start()

@@ -1,0 +1,44 @@
+"""The worker program of one check: which student functions to call, with which arguments.
+
+A backward's check first calls its forward (for the cache), then the backward on it. Arguments are
+named inputs ({"in": name}), a dict of the inputs whose names start with a prefix ({"dict": prefix},
+spec.DictArg), or a value an earlier step returned ({"step": k, "index": i}).
+"""
+from .spec import CACHE, DictArg
+
+
+def dict_arg(prefix, inputs):
+    """The value of a DictArg: the inputs whose names start with prefix, under the rest of their names."""
+    return {k[len(prefix):]: v for k, v in inputs.items() if k.startswith(prefix)}
+
+
+def call_args(fn, inputs, cache=None):
+    """fn's arguments as Python values, in order: what the worker builds from build_steps' program
+    (worker.py), for a call made here (speed.py's reference run)."""
+    return [dict_arg(a.prefix, inputs) if isinstance(a, DictArg) else (cache if a == CACHE else inputs[a])
+            for a in fn.args]
+
+
+def program_arg(a, forward=None):
+    """One argument in the worker program: a named input, a DictArg's prefix, or the cache the first
+    step (forward) returned."""
+    if isinstance(a, DictArg):
+        return {"dict": a.prefix}
+    if a == CACHE:
+        return {"step": 0, "index": forward.returns.index(CACHE)}
+    return {"in": a}
+
+
+def build_steps(prep):
+    """The worker program for one check (a plans.Prepared or a speed.Timing): the call, preceded by the
+    forward for a backward (prep.forward)."""
+    fn, fwd = prep.fn, prep.forward
+    steps = []
+    if fn.forward:
+        steps.append({"module": fwd.file, "fn": fwd.name, "args": [program_arg(a) for a in fwd.args],
+                      "arity": len(fwd.returns), "skip": [fwd.returns.index(CACHE)], "deny": fwd.forbidden_ops})
+    args = [program_arg(a, fwd) for a in fn.args]
+    skip = [i for i, r in enumerate(fn.returns) if r == CACHE]
+    steps.append({"module": fn.file, "fn": fn.name, "args": args, "arity": None, "skip": skip,
+                  "deny": fn.forbidden_ops})
+    return steps
