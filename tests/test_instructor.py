@@ -298,7 +298,7 @@ def test_totals_and_merge_into_results(suite):
     merged = instructor.merge(data, rep)
     assert merged["score"] == round(10.0 + rep.score, 4)
     assert merged["tests"][1:] == rep.tests and merged["leaderboard"] == rep.leaderboard
-    assert "Instructor tests: %s /" % instructor.results._fmt_points(rep.score) in merged["output"]
+    assert "Instructor tests: %s /" % instructor.results.fmt_points(rep.score) in merged["output"]
     assert "Meta.test_named" in [e["extra_data"].get("id", "").split(".", 1)[-1] for e in merged["tests"][1:]]
     assert "instructor tests total" in instructor.table(rep)
 

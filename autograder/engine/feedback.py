@@ -16,7 +16,9 @@ def format_error(err, limits=None):
     """Student-facing text of an exception the worker reported (type, message, their frames)."""
     if not isinstance(err, dict):
         return "unknown error"
-    text = "%s: %s" % (err.get("type", "Error"), err.get("message", ""))
+    # Every field comes from the worker's answer, which student code can write itself: any type at all.
+    err = {k: (v if isinstance(v, str) else "" if v is None else repr(v)[:200]) for k, v in err.items()}
+    text = "%s: %s" % (err.get("type") or "Error", err.get("message", ""))
     if err.get("type") == "MemoryError" or any(w in str(err.get("message", "")) for w in MEMORY_WORDS):
         text += ("\n(the worker's memory limit of %s MB was reached: AUTOGRADER_MEMORY_MB raises it)"
                  % (limits or Limits.from_env()).memory_mb)

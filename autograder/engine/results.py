@@ -9,14 +9,28 @@ import json
 
 from . import archive
 
-MAX_OUTPUT_CHARS = 8000  # per test entry; keeps results.json small whatever the student prints
+MAX_OUTPUT_CHARS = 8000  # bytes of JSON per test entry, and for the notes: results.json stays far under
+# Gradescope's 1 MB whatever the student prints, raises or names (a character may take 12 bytes in JSON)
+TRUNCATED = "\n[... truncated]"
 
 
-def _clip(text, limit=MAX_OUTPUT_CHARS):
-    return text if len(text) <= limit else text[:limit] + "\n[... truncated]"
+def clip(text, limit=MAX_OUTPUT_CHARS):
+    """text, cut so that it takes at most `limit` bytes inside results.json (json.dumps escapes every
+    non-ASCII character: up to 12 bytes for one), marked as cut when it was."""
+    size = lambda t: len(json.dumps(t)) - 2  # noqa: E731  (without the quotes)
+    if size(text) <= limit:
+        return text
+    lo, hi = 0, min(len(text), limit)  # the longest prefix that fits with the mark
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if size(text[:mid] + TRUNCATED) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + TRUNCATED
 
 
-def _fmt_points(x):
+def fmt_points(x):
     return ("%.2f" % x).rstrip("0").rstrip(".")
 
 
@@ -65,7 +79,7 @@ def gradescope(report, visibility=None, hidden_details="after_published"):
             "name": "%s (%s.py)" % (fn.name, fn.file),
             "score": fr.score,
             "max_score": fr.max_score,
-            "output": _clip(function_output(fr, show_hidden=False)),
+            "output": clip(function_output(fr, show_hidden=False)),
             "visibility": (visibility or {}).get(fn.name, "visible"),
             "tags": [fn.name, fn.file],
         })
@@ -75,7 +89,7 @@ def gradescope(report, visibility=None, hidden_details="after_published"):
                 "name": "%s (%s.py): hidden checks, details" % (fn.name, fn.file),
                 "score": 0.0,
                 "max_score": 0.0,
-                "output": _clip("\n".join("FAIL  %s\n      %s" % (c.name, c.message.replace("\n", "\n      "))
+                "output": clip("\n".join("FAIL  %s\n      %s" % (c.name, c.message.replace("\n", "\n      "))
                                           for c in hidden_failed)),
                 "visibility": hidden_details,
                 "tags": [fn.name, fn.file, "hidden-details"],
@@ -85,7 +99,7 @@ def gradescope(report, visibility=None, hidden_details="after_published"):
             "name": "static scan: lines for the instructor to read",
             "score": 0.0,
             "max_score": 0.0,
-            "output": _clip("These lines reach torch by a side road, run code a scan cannot read, or reach "
+            "output": clip("These lines reach torch by a side road, run code a scan cannot read, or reach "
                             "into the worker's own objects (gc, frames, ctypes), threads, processes or signals, "
                             "which could switch off the operator observer. They cost no points (the operators "
                             "that ran were checked); read them if the scores look too good:\n"
@@ -95,13 +109,13 @@ def gradescope(report, visibility=None, hidden_details="after_published"):
         })
     if report.isolation:
         tests.append(isolation_entry(report.isolation))
-    summary = "Score %s / %s." % (_fmt_points(report.score), _fmt_points(report.max_score))
+    summary = "Score %s / %s." % (fmt_points(report.score), fmt_points(report.max_score))
     if report.skipped_cuda:
         summary += " CUDA checks were not run (no GPU here); they do not count."
-    for note in report.notes:
-        summary += "\n" + note
+    if report.notes:
+        summary += "\n" + clip("\n".join(report.notes))
     if report.student_output:
-        summary += "\n\nWhat your code printed (first part):\n" + _clip(report.student_output, 4000)
+        summary += "\n\nWhat your code printed (first part):\n" + clip(report.student_output, 4000)
     return {
         "score": report.score,
         "execution_time": round(report.seconds, 2),
@@ -137,11 +151,11 @@ def table(report, width=140, show_hidden=True):
         room = max(20, width - name_w - 13)
         if len(first) > room:
             first = first[:room - 3] + "..."
-        rows.append("%-*s  %4s/%-4s  %s" % (name_w, fr.fn.name, _fmt_points(fr.score), _fmt_points(fr.max_score),
+        rows.append("%-*s  %4s/%-4s  %s" % (name_w, fr.fn.name, fmt_points(fr.score), fmt_points(fr.max_score),
                                              first or "all checks passed"))
     rows.append("-" * min(width, name_w + 13 + 40))
     rows.append("%-*s  %4s/%-4s  (%.1f s, device %s%s)" % (
-        name_w, "total", _fmt_points(report.score), _fmt_points(report.max_score), report.seconds,
+        name_w, "total", fmt_points(report.score), fmt_points(report.max_score), report.seconds,
         report.device, ", CUDA checks skipped: no GPU" if report.skipped_cuda else ""))
     for note in report.notes:
         rows.append("note: " + note)
@@ -153,6 +167,6 @@ def details(report, show_hidden=True):
     out = []
     for fr in report.functions:
         if fr.score < fr.max_score:
-            out.append("== %s (%s/%s)\n%s" % (fr.fn.name, _fmt_points(fr.score), _fmt_points(fr.max_score),
+            out.append("== %s (%s/%s)\n%s" % (fr.fn.name, fmt_points(fr.score), fmt_points(fr.max_score),
                                              function_output(fr, show_hidden)))
     return "\n\n".join(out)

@@ -70,7 +70,7 @@ def vet(module, path):
     with open(path, "rb") as f:
         data = f.read()
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark (editors' "UTF-8 with BOM") is fine for Python too
     except UnicodeDecodeError as e:
         return ("%s is not UTF-8 text (byte 0x%02x at offset %d): save it as UTF-8 Python source, "
                 "not a notebook, zip or PDF" % (label, data[e.start], e.start))

@@ -259,7 +259,7 @@ def _entries(tests, path, done, reason, rep):
 def _note(label, what, text):
     """A hidden 0-point entry about a test file, for the instructor."""
     return {"name": "%s: %s" % (label, what), "score": 0.0, "max_score": 0.0, "status": "failed",
-            "visibility": "hidden", "extra_data": {"instructor_test": label}, "output": results._clip(text)}
+            "visibility": "hidden", "extra_data": {"instructor_test": label}, "output": results.clip(text)}
 
 
 def _uncounted(tests, listed, done, limit=20):
@@ -273,7 +273,7 @@ def _uncounted(tests, listed, done, limit=20):
             lines.append("- %s: not a test the file's text shows%s" % (_text(m["id"]), ran))
         elif _float(m.get("weight")) != mine["weight"]:
             lines.append("- %s: weight %s reported, %s in the file" % (
-                _text(m["id"]), _text(m.get("weight")), results._fmt_points(mine["weight"] or 0)))
+                _text(m["id"]), _text(m.get("weight")), results.fmt_points(mine["weight"] or 0)))
     return lines[:limit] + (["- and %d more" % (len(lines) - limit)] if len(lines) > limit else [])
 
 
@@ -340,7 +340,7 @@ def make_entry(meta, path, outcome, reason=None):
     if isinstance(meta.get("tags"), list) and meta["tags"]:
         entry["tags"] = [str(t) for t in meta["tags"]]
     if output:
-        entry["output"] = results._clip(output)
+        entry["output"] = results.clip(output)
     visibility = meta.get("visibility") or "visible"
     entry["visibility"] = visibility if visibility in VISIBILITY else "hidden"  # a typo never shows a test
     if meta.get("number"):
@@ -568,11 +568,11 @@ def merge(data, rep):
         data.setdefault("leaderboard", []).extend(rep.leaderboard)
     data["score"] = round(data.get("score", 0.0) + rep.score, 4)
     data["execution_time"] = round(data.get("execution_time", 0.0) + rep.seconds, 2)
-    lines = ["Instructor tests: %s / %s." % (results._fmt_points(rep.score), results._fmt_points(rep.max_score))]
+    lines = ["Instructor tests: %s / %s." % (results.fmt_points(rep.score), results.fmt_points(rep.max_score))]
     lines += [n for n in rep.notes if n not in data.get("output", "")]
     if rep.output:
         lines.append("\nWhat ran during the instructor tests printed (first part):\n"
-                     + results._clip(rep.output, 2000))
+                     + results.clip(rep.output, 2000))
     data["output"] = (data.get("output", "") + "\n" + "\n".join(lines)).lstrip("\n")
     return data
 
@@ -583,7 +583,7 @@ def table(rep, width=140):
         return ""
     rows = ["instructor tests (%s)" % ", ".join(rep.files)]
     for t in rep.tests:
-        points = "%4s/%-4s" % (results._fmt_points(t["score"]), results._fmt_points(t["max_score"])) \
+        points = "%4s/%-4s" % (results.fmt_points(t["score"]), results.fmt_points(t["max_score"])) \
             if "max_score" in t else "%9s" % ""
         lines = (t.get("output") or "failed").strip().split("\n")
         first = "passed" if t["status"] == "passed" else next(
@@ -591,6 +591,6 @@ def table(rep, width=140):
         line = "  %s  %s  %s" % (points, t["name"], first)
         rows.append(line if len(line) <= width else line[:width - 3] + "...")
     rows.append("  %4s/%-4s  instructor tests total (%.1f s)" % (
-        results._fmt_points(rep.score), results._fmt_points(rep.max_score), rep.seconds))
+        results.fmt_points(rep.score), results.fmt_points(rep.max_score), rep.seconds))
     rows += ["note: " + n for n in rep.notes]
     return "\n".join(rows)
