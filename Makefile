@@ -1,6 +1,7 @@
 # Every workflow of the kit. `make demo` and `make test` build .venv themselves when missing.
 PYTHON ?= python3
-VENV   := .venv
+# A second environment beside the first: make setup PYTHON=python3.10 VENV=.venv310 (docs/testing.md)
+VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
@@ -23,6 +24,10 @@ check-stubs: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The fast tier: unit tests of the engine's pure functions and the layout checks (under a minute)
+test-fast: $(STAMP)
+	$(PY) -m pytest -q tests/unit tests/test_layout.py
 
 # Every GPU-dependent test, then a summary (they skip without CUDA). With a machine's own CUDA torch
 # instead of .venv: make test-gpu PY=python3
@@ -52,8 +57,7 @@ autograder: $(STAMP)
 # The handouts in dist/handouts/: the write-up (writeup.html, offline with MathML, and writeup.pdf via
 # Typst) and the student notebooks (jupytext sources -> otter assign), with what they need beside them
 handouts: $(STAMP)
-	$(PY) handouts/build.py
-	$(PY) handouts/build_notebooks.py
+	$(PY) -m autograder handouts
 
 # The student release: stubs, gradient_check.py, README, the public checker (python check.py), handouts
 student: handouts
@@ -62,7 +66,7 @@ student: handouts
 # Timings: one submission end to end, a batch of 100, the reference solutions vs torch.nn; prints a
 # table and writes dist/bench.json (make bench BENCH_ARGS="--quick" for a fast, rough run)
 bench: $(STAMP)
-	$(PY) -m autograder.bench -o dist/bench.json $(BENCH_ARGS)
+	$(PY) -m autograder bench -o dist/bench.json $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -50,7 +50,8 @@ def dot_attention_forward(q, K, V, mask=None):
     - cache: Values needed by dot_attention_backward.
     """
     raise NotImplementedError("dot_attention_forward: not implemented yet")
-    return context, weights, cache
+    # Your code replaces the line above and ends with:
+    # return context, weights, cache
 
 
 def dot_attention_backward(dcontext, cache):
@@ -69,7 +70,8 @@ def dot_attention_backward(dcontext, cache):
     have w_l = 0, so no gradient reaches them.
     """
     raise NotImplementedError("dot_attention_backward: not implemented yet")
-    return dq, dK, dV
+    # Your code replaces the line above and ends with:
+    # return dq, dK, dV
 
 
 def additive_attention_forward(q, K, V, Wq, Wk, v, mask=None):
@@ -97,7 +99,8 @@ def additive_attention_forward(q, K, V, Wq, Wk, v, mask=None):
     - cache: Values needed by additive_attention_backward.
     """
     raise NotImplementedError("additive_attention_forward: not implemented yet")
-    return context, weights, cache
+    # Your code replaces the line above and ends with:
+    # return context, weights, cache
 
 
 def additive_attention_backward(dcontext, cache):
@@ -119,7 +122,8 @@ def additive_attention_backward(dcontext, cache):
     by every position and every batch element.
     """
     raise NotImplementedError("additive_attention_backward: not implemented yet")
-    return dq, dK, dV, dWq, dWk, dv
+    # Your code replaces the line above and ends with:
+    # return dq, dK, dV, dWq, dWk, dv
 
 
 def local_attention_mask(L, center, window):
@@ -138,7 +142,8 @@ def local_attention_mask(L, center, window):
     - mask: Boolean array of shape (N, L), on center's device.
     """
     raise NotImplementedError("local_attention_mask: not implemented yet")
-    return mask
+    # Your code replaces the line above and ends with:
+    # return mask
 
 
 def hard_attention_forward(q, K, V, mask=None):
@@ -159,7 +164,8 @@ def hard_attention_forward(q, K, V, mask=None):
     - cache: Values needed by hard_attention_backward.
     """
     raise NotImplementedError("hard_attention_forward: not implemented yet")
-    return context, index, cache
+    # Your code replaces the line above and ends with:
+    # return context, index, cache
 
 
 def hard_attention_backward(dcontext, cache):
@@ -178,7 +184,8 @@ def hard_attention_backward(dcontext, cache):
     - dV: Gradient of the values, of shape (N, L, Dv).
     """
     raise NotImplementedError("hard_attention_backward: not implemented yet")
-    return dq, dK, dV
+    # Your code replaces the line above and ends with:
+    # return dq, dK, dV
 
 
 def multihead_attention_forward(q, K, V, Wq, Wk, Wv, Wo, num_heads, mask=None):
@@ -212,7 +219,8 @@ def multihead_attention_forward(q, K, V, Wq, Wk, Wv, Wo, num_heads, mask=None):
     - cache: Values needed by multihead_attention_backward.
     """
     raise NotImplementedError("multihead_attention_forward: not implemented yet")
-    return out, weights, cache
+    # Your code replaces the line above and ends with:
+    # return out, weights, cache
 
 
 def multihead_attention_backward(dout, cache):
@@ -229,4 +237,5 @@ def multihead_attention_backward(dout, cache):
     - dWq, dWk, dWv, dWo: Gradients of the four weight matrices, each of shape (E, E).
     """
     raise NotImplementedError("multihead_attention_backward: not implemented yet")
-    return dq, dK, dV, dWq, dWk, dWv, dWo
+    # Your code replaces the line above and ends with:
+    # return dq, dK, dV, dWq, dWk, dWv, dWo

@@ -41,7 +41,8 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     - cache: Values needed by lstm_step_backward.
     """
     raise NotImplementedError("lstm_step_forward: not implemented yet")
-    return next_h, next_c, cache
+    # Your code replaces the line above and ends with:
+    # return next_h, next_c, cache
 
 
 def lstm_step_backward(dnext_h, dnext_c, cache):
@@ -65,7 +66,8 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
     Hint: d sigmoid(a) / da = s * (1 - s) with s = sigmoid(a); d tanh(a) / da = 1 - tanh(a)^2.
     """
     raise NotImplementedError("lstm_step_backward: not implemented yet")
-    return dx, dprev_h, dprev_c, dWx, dWh, db
+    # Your code replaces the line above and ends with:
+    # return dx, dprev_h, dprev_c, dWx, dWh, db
 
 
 def lstm_forward(x, h0, Wx, Wh, b):
@@ -87,7 +89,8 @@ def lstm_forward(x, h0, Wx, Wh, b):
     - cache: Values needed by lstm_backward.
     """
     raise NotImplementedError("lstm_forward: not implemented yet")
-    return h, cache
+    # Your code replaces the line above and ends with:
+    # return h, cache
 
 
 def lstm_backward(dh, cache):
@@ -108,4 +111,5 @@ def lstm_backward(dh, cache):
     - db: Gradient of the bias, of shape (4H,).
     """
     raise NotImplementedError("lstm_backward: not implemented yet")
-    return dx, dh0, dWx, dWh, db
+    # Your code replaces the line above and ends with:
+    # return dx, dh0, dWx, dWh, db

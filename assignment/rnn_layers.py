@@ -32,7 +32,8 @@ def rnn_step_forward(x, prev_h, Wx, Wh, b):
     - cache: Values needed by rnn_step_backward.
     """
     raise NotImplementedError("rnn_step_forward: not implemented yet")
-    return next_h, cache
+    # Your code replaces the line above and ends with:
+    # return next_h, cache
 
 
 def rnn_step_backward(dnext_h, cache):
@@ -52,7 +53,8 @@ def rnn_step_backward(dnext_h, cache):
     Hint: d tanh(a) / da = 1 - tanh(a)^2, and you already have tanh(a) = next_h.
     """
     raise NotImplementedError("rnn_step_backward: not implemented yet")
-    return dx, dprev_h, dWx, dWh, db
+    # Your code replaces the line above and ends with:
+    # return dx, dprev_h, dWx, dWh, db
 
 
 def rnn_forward(x, h0, Wx, Wh, b):
@@ -74,7 +76,8 @@ def rnn_forward(x, h0, Wx, Wh, b):
     - cache: Values needed by rnn_backward.
     """
     raise NotImplementedError("rnn_forward: not implemented yet")
-    return h, cache
+    # Your code replaces the line above and ends with:
+    # return h, cache
 
 
 def rnn_backward(dh, cache):
@@ -94,7 +97,8 @@ def rnn_backward(dh, cache):
     - db: Gradient of the bias, of shape (H,).
     """
     raise NotImplementedError("rnn_backward: not implemented yet")
-    return dx, dh0, dWx, dWh, db
+    # Your code replaces the line above and ends with:
+    # return dx, dh0, dWx, dWh, db
 
 
 def birnn_forward(x, h0_f, h0_b, Wx_f, Wh_f, b_f, Wx_b, Wh_b, b_b):
@@ -118,7 +122,8 @@ def birnn_forward(x, h0_f, h0_b, Wx_f, Wh_f, b_f, Wx_b, Wh_b, b_b):
     - cache: Values needed by birnn_backward.
     """
     raise NotImplementedError("birnn_forward: not implemented yet")
-    return h, cache
+    # Your code replaces the line above and ends with:
+    # return h, cache
 
 
 def birnn_backward(dh, cache):
@@ -135,7 +140,8 @@ def birnn_backward(dh, cache):
     - dWx_b, dWh_b, db_b: Gradients of the backward RNN's parameters.
     """
     raise NotImplementedError("birnn_backward: not implemented yet")
-    return dx, dh0_f, dh0_b, dWx_f, dWh_f, db_f, dWx_b, dWh_b, db_b
+    # Your code replaces the line above and ends with:
+    # return dx, dh0_f, dh0_b, dWx_f, dWh_f, db_f, dWx_b, dWh_b, db_b
 
 
 def word_embedding_forward(x, W):
@@ -150,7 +156,8 @@ def word_embedding_forward(x, W):
     - cache: Values needed by word_embedding_backward.
     """
     raise NotImplementedError("word_embedding_forward: not implemented yet")
-    return out, cache
+    # Your code replaces the line above and ends with:
+    # return out, cache
 
 
 def word_embedding_backward(dout, cache):
@@ -167,7 +174,8 @@ def word_embedding_backward(dout, cache):
     - dW: Gradient of the word vectors, of shape (V, D).
     """
     raise NotImplementedError("word_embedding_backward: not implemented yet")
-    return dW
+    # Your code replaces the line above and ends with:
+    # return dW
 
 
 def temporal_affine_forward(x, w, b):
@@ -183,7 +191,8 @@ def temporal_affine_forward(x, w, b):
     - cache: Values needed by temporal_affine_backward.
     """
     raise NotImplementedError("temporal_affine_forward: not implemented yet")
-    return out, cache
+    # Your code replaces the line above and ends with:
+    # return out, cache
 
 
 def temporal_affine_backward(dout, cache):
@@ -199,7 +208,8 @@ def temporal_affine_backward(dout, cache):
     - db: Gradient of the biases, of shape (M,).
     """
     raise NotImplementedError("temporal_affine_backward: not implemented yet")
-    return dx, dw, db
+    # Your code replaces the line above and ends with:
+    # return dx, dw, db
 
 
 def temporal_softmax_loss(x, y, mask):
@@ -221,4 +231,5 @@ def temporal_softmax_loss(x, y, mask):
     - dx: Gradient of the loss with respect to the scores, of shape (N, T, V).
     """
     raise NotImplementedError("temporal_softmax_loss: not implemented yet")
-    return loss, dx
+    # Your code replaces the line above and ends with:
+    # return loss, dx

@@ -44,7 +44,8 @@ def clip_grad_norm(grads, max_norm):
     - total_norm: The total norm before clipping, a 0-dim tensor.
     """
     raise NotImplementedError("clip_grad_norm: not implemented yet")
-    return clipped, total_norm
+    # Your code replaces the line above and ends with:
+    # return clipped, total_norm
 
 
 def truncated_bptt_grads(x, y, h0, params, k):
@@ -70,7 +71,8 @@ def truncated_bptt_grads(x, y, h0, params, k):
     - h_last: Hidden state after the last time step, of shape (N, H).
     """
     raise NotImplementedError("truncated_bptt_grads: not implemented yet")
-    return loss, grads, h_last
+    # Your code replaces the line above and ends with:
+    # return loss, grads, h_last
 
 
 def tbptt_train(x, y, h0, params, k, lr, max_norm):
@@ -97,4 +99,5 @@ def tbptt_train(x, y, h0, params, k, lr, max_norm):
     gradients and final hidden state.
     """
     raise NotImplementedError("tbptt_train: not implemented yet")
-    return new_params, losses, h_last
+    # Your code replaces the line above and ends with:
+    # return new_params, losses, h_last

@@ -1,3 +1,4 @@
+"""`python -m autograder VERB ...`: the command line (cli.py), then a fast exit."""
 import os
 import sys
 

@@ -1,22 +1,23 @@
-"""Command line: python -m autograder {grade,grade-batch,merge,stubs,list,package,student} ...
+"""Command line: python -m autograder VERB ...; every verb is a thin call into its module.
 
-    grade SUBMISSION_DIR -o results.json [--device cpu|cuda|auto] [--seed N] [--functions a,b]
-    grade-batch DIR -o OUTDIR [--jobs J] [--shard K/N] [--seed N] ...   a whole class (batch.py)
-    merge OUT1 OUT2 ... -o MERGED     join the shards of grade-batch (batchreport.py)
-    stubs [--check]            write assignment/ from solutions/ (or check it is up to date)
-    list                       the graded functions and their points
-    package [-o ZIP]           Gradescope's autograder zip (default dist/autograder.zip)
-    student [-o ZIP]           the student release with its public checker (default dist/student.zip)
+    grade SUBMISSION_DIR -o results.json [--device cpu|cuda|auto] [--seed N] [--functions a,b]   verbs/grade.py
+    grade-batch DIR -o OUTDIR [--jobs J] [--shard K/N] [--seed N] ...   a whole class   verbs/batch/run.py
+    merge OUT1 OUT2 ... -o MERGED     join the shards of grade-batch                     verbs/batch/report.py
+    stubs [--check]            write assignment/ from solutions/ (or check it)           verbs/stubs.py
+    list                       the graded functions and their points                      registry.py
+    package [-o ZIP]           Gradescope's autograder zip (dist/autograder.zip)          verbs/package.py
+    student [-o ZIP]           the student release with its public checker (dist/student.zip)  verbs/release.py
+    handouts [...]             the write-up and the student notebooks (dist/handouts/)    handouts/build*.py
+    bench [...]                timings (dist/bench.json; not in the Gradescope zip)       tools/bench.py
 """
 import argparse
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 
-from .verbs import grade as pipeline
-
-from .paths import KIT_ROOT as ROOT
+from . import paths
 
 
 def _split(text):
@@ -25,48 +26,16 @@ def _split(text):
 
 def cmd_grade(args):
     from .engine import forkserver
+    from .verbs import grade
 
     # The zygote imports torch while this process imports the kit and builds the plan: the first
     # worker is then a fork, ready at once (forkserver.py); restarts after a crash are forks too.
     server = None if args.no_forkserver else forkserver.start(wait=False)
     try:
-        return _grade(args)
+        return grade.command(args)
     finally:
         if server is not None:
             server.stop()
-
-
-def _grade(args):
-    from . import config, registry
-    from .verbs import instructor
-    from .engine import results
-
-    try:
-        cfg = config.load(args.config)
-        functions = config.apply(cfg, registry.select(_split(args.functions), _split(args.files)))
-    except (KeyError, config.ConfigError) as e:
-        print("error: %s" % (e.args[0] if isinstance(e, KeyError) else e), file=sys.stderr)
-        return 2
-    # instructor_tests/: when grading everything, or asked to (--instructor-tests)
-    run_instructor = pipeline.runs_instructor_tests(args.no_instructor_tests, args.instructor_tests,
-                                                    bool(args.functions or args.files))
-    outcome = pipeline.plan_and_grade(args.submission, functions, cfg, device=args.device, seed=args.seed,
-                                      budget=args.budget, instructor_tests=args.instructor_tests,
-                                      run_instructor=run_instructor)
-    if outcome.failed:
-        print(outcome.failure, file=sys.stderr)
-        if args.output:
-            pipeline.write(outcome, args.output)
-        return 1
-    print(results.table(outcome.report))
-    if outcome.extra.files:
-        print(instructor.table(outcome.extra))
-    if args.verbose and outcome.report.score < outcome.report.max_score:
-        print()
-        print(results.details(outcome.report))
-    if args.output:
-        pipeline.write(outcome, args.output)
-    return 0
 
 
 def cmd_grade_batch(args):
@@ -104,7 +73,7 @@ def cmd_merge(args):
 def cmd_stubs(args):
     from .verbs import stubs
 
-    src, dst = os.path.join(ROOT, "solutions"), os.path.join(ROOT, "assignment")
+    src, dst = paths.SOLUTIONS, paths.ASSIGNMENT
     try:
         if args.check:
             with tempfile.TemporaryDirectory() as tmp:
@@ -151,13 +120,32 @@ def cmd_student(args):
     return release.main(["--output", args.output] + (["--config", args.config] if args.config else []))
 
 
+def cmd_handouts(args):
+    """The write-up, then the student notebooks: handouts/build.py and handouts/build_notebooks.py."""
+    for script, extra in (("build.py", args.writeup_args), ("build_notebooks.py", args.notebook_args)):
+        code = subprocess.call([sys.executable, os.path.join(paths.KIT_ROOT, "handouts", script)]
+                               + shlex.split(extra or ""), cwd=paths.KIT_ROOT)
+        if code:
+            return code
+    return 0
+
+
+def cmd_bench(args):
+    """tools/bench.py, which lives beside the package (it is no part of the Gradescope zip)."""
+    if paths.KIT_ROOT not in sys.path:
+        sys.path.insert(0, paths.KIT_ROOT)
+    from tools import bench
+
+    return bench.main(args.rest)
+
+
 def _grading_options(p):
     """The options `grade` and `grade-batch` share: what is graded, where, and with which settings."""
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto")
     p.add_argument("--functions", help="comma-separated function names (default: all)")
     p.add_argument("--files", help="comma-separated files, e.g. rnn_layers (default: all)")
     p.add_argument("--budget", type=float, help="overall time budget of one submission, in seconds")
-    p.add_argument("--config", default=os.path.join(ROOT, "course.toml"),
+    p.add_argument("--config", default=paths.COURSE_TOML,
                    help="the course's settings (default: course.toml at the top of the kit)")
     p.add_argument("--instructor-tests", metavar="DIR",
                    help="folder of instructor unittest files (default: instructor_tests/, run unless "
@@ -207,15 +195,26 @@ def main(argv=None):
     ls = sub.add_parser("list", help="list the graded functions")
     ls.set_defaults(func=cmd_list)
     pk = sub.add_parser("package", help="build Gradescope's autograder zip")
-    pk.add_argument("-o", "--output", default=os.path.join(ROOT, "dist", "autograder.zip"),
+    pk.add_argument("-o", "--output", default=os.path.join(paths.DIST, "autograder.zip"),
                     help="where to write the zip (default: dist/autograder.zip)")
     pk.set_defaults(func=cmd_package)
     st = sub.add_parser("student", help="build the student release (dist/student.zip) with its public checker")
-    st.add_argument("-o", "--output", default=os.path.join(ROOT, "dist", "student.zip"))
+    st.add_argument("-o", "--output", default=os.path.join(paths.DIST, "student.zip"))
     st.add_argument("--config", help="the course's settings (default: course.toml)")
     st.set_defaults(func=cmd_student)
+    h = sub.add_parser("handouts", help="build the write-up and the student notebooks into dist/handouts/")
+    h.add_argument("--writeup-args", help="options for handouts/build.py (quoted)")
+    h.add_argument("--notebook-args", help="options for handouts/build_notebooks.py (quoted)")
+    h.set_defaults(func=cmd_handouts)
+    be = sub.add_parser("bench", help="timings: one submission, a batch, the reference vs torch.nn (options: "
+                                      "python -m autograder bench --help)")
+    be.add_argument("rest", nargs="*", help="options for tools/bench.py")
+    be.set_defaults(func=cmd_bench)
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    if argv[:1] == ["bench"]:  # everything after it is tools/bench.py's (argparse would read its options)
+        return cmd_bench(argparse.Namespace(rest=argv[1:]))
     args = p.parse_args(argv)
-    args.argv = list(argv) if argv is not None else sys.argv[1:]
+    args.argv = argv
     if getattr(args, "unsafe_no_isolation", False):
         from .engine import sandbox
 

@@ -9,6 +9,7 @@ autograder` and `grade` with the key named (`ConfigError`). Environment variable
 The registry stays the single source of truth for what is graded and its default points;
 `apply` adjusts its entries for this course.
 """
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Dict, Optional
@@ -123,12 +124,12 @@ def load(path=DEFAULT_PATH, function_names=None):
 
 
 def apply(cfg, functions):
-    """Adjust registry entries for this course: points, and the float32 / CUDA cases that count."""
-    for fn in functions:
-        fn.points = cfg.points.get(fn.name, fn.points)
-        fn.cases = [c for c in fn.cases
-                    if (cfg.float32 or c.dtype != _float32()) and (cfg.cuda or c.device != "cuda")]
-    return functions
+    """Copies of the registry entries `functions` as this course grades them: its points, and the float32
+    and CUDA cases that count. The registry's own entries are never changed."""
+    return [dataclasses.replace(
+        fn, points=cfg.points.get(fn.name, fn.points),
+        cases=[c for c in fn.cases if (cfg.float32 or c.dtype != _float32()) and (cfg.cuda or c.device != "cuda")])
+        for fn in functions]
 
 
 def _float32():

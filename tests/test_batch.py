@@ -1,4 +1,4 @@
-"""grade-batch and merge (autograder/batch.py, batchreport.py): a class graded against one plan,
+"""grade-batch and merge (autograder/verbs/batch/: run.py, report.py): a class graded against one plan,
 bad inputs reported, resume, shards, merge, Ctrl-C.
 
 Kept fast by grading two functions only (rnn_step_forward, rnn_step_backward) without the

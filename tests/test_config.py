@@ -46,11 +46,15 @@ def test_a_bad_value_is_named(tmp_path, text, named):
 
 def test_apply_sets_points_and_drops_float32_and_cuda_cases(tmp_path):
     cfg = config.load(write(tmp_path, "[grading]\nfloat32 = false\ncuda = false\n[points]\nrnn_forward = 7.5\n"))
-    fns = [dataclasses.replace(fn) for fn in registry.select(["rnn_forward", "rnn_backward"])]
-    config.apply(cfg, fns)
+    before = [(fn.points, list(fn.cases)) for fn in registry.FUNCTIONS]
+    fns = config.apply(cfg, registry.select(["rnn_forward", "rnn_backward"]))
     assert fns[0].points == 7.5 and fns[1].points == registry.BY_NAME["rnn_backward"].points
     for fn in fns:
         assert fn.cases and all(c.dtype == torch.float64 and c.device == "cpu" for c in fn.cases)
+    # copies: the registry's own entries are untouched (the plan carries the course's versions)
+    assert [(fn.points, list(fn.cases)) for fn in registry.FUNCTIONS] == before
+    assert registry.BY_NAME["rnn_forward"].points != 7.5
+    assert any(c.dtype == torch.float32 for c in registry.BY_NAME["rnn_forward"].cases)
 
 
 def test_environment_overrides_the_file(tmp_path, monkeypatch):

@@ -2,7 +2,7 @@
 
 The worker's observer (worker.install_observer) watches every torch operator of a student call and
 compares its ATen name with the function's deny-list (spec.GradedFunction.forbidden_ops, built
-from autograder/forbidden.py). Here every denied layer is called through each name that reaches
+from autograder/engine/forbidden.py). Here every denied layer is called through each name that reaches
 it, and the four bypasses that once got full marks are graded end to end.
 """
 import json

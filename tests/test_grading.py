@@ -25,7 +25,7 @@ def cli_grade(sub, out):
 
 
 def instructor_entries(data):
-    """The entries of instructor_tests/ (autograder/instructor.py marks them in extra_data)."""
+    """The entries of instructor_tests/ (autograder/verbs/instructor.py marks them in extra_data)."""
     return [t for t in data["tests"] if "instructor_test" in t.get("extra_data", {})]
 
 

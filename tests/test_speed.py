@@ -1,4 +1,4 @@
-"""The vectorisation check (autograder/speed.py) and the order of what first_failure reports."""
+"""The vectorisation check (autograder/engine/speed.py) and the order of what first_failure reports."""
 import os
 
 import torch

@@ -1,4 +1,5 @@
 """Stub generation: assignment/ is a fresh generation of solutions/, stubs fail loudly."""
+import ast
 import importlib.util
 import inspect
 import os
@@ -57,7 +58,23 @@ GOOD = "def f(x):\n    '''doc'''\n    # BEGIN SOLUTION\n    y = x + 1\n    # END
 def test_stub_replaces_the_region_and_keeps_the_rest():
     out = stubs.make_stub(GOOD, "m.py")
     assert out == ("def f(x):\n    '''doc'''\n    raise NotImplementedError(\"f: not implemented yet\")\n"
-                   "    return y\n")
+                   "    # Your code replaces the line above and ends with:\n    # return y\n")
+
+
+def test_no_statement_follows_a_stub_in_its_function():
+    """The closing return after a region (reachable in the solution) would be dead code below the stub:
+    it becomes a comment, a multi-line one line by line; code that is not the closing return stays."""
+    src = ("def f(x):\n    # BEGIN SOLUTION\n    y = x\n    # END SOLUTION\n\n    return (y,\n            y)\n\n\n"
+           "def g(x):\n    # BEGIN SOLUTION\n    y = x\n    # END SOLUTION\n    y = y + 1\n    return y\n")
+    out = stubs.make_stub(src, "m.py")
+    assert "    # Your code replaces the line above and ends with:\n    # return (y,\n    #         y)\n" in out
+    assert "    y = y + 1\n    return y\n" in out  # not right after the region: kept as it is
+    for name in registry.FILES:  # the real stubs: nothing reachable follows a raise
+        with open(os.path.join(ROOT, "assignment", name + ".py")) as f:
+            tree = ast.parse(f.read())
+        for fn in ast.walk(tree):
+            if isinstance(fn, ast.FunctionDef) and any(isinstance(n, ast.Raise) for n in fn.body):
+                assert isinstance(fn.body[-1], ast.Raise), (name, fn.name)
 
 
 @pytest.mark.parametrize("text,line,words", [

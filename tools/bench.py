@@ -11,7 +11,7 @@ Sections
 - one_submission: `python -m autograder grade solutions --device cpu` as a subprocess, without
   and with the instructor tests, against a bare `python -c "import torch"`. The split into
   phases comes from `python -m tools.bench --phase-one ...`, which runs the same CLI
-  in-process with timers wrapped around runner.build_plan, runner.grade, sandbox.Worker.start
+  in-process with timers wrapped around plans.build_plan, runner.grade, sandbox.Worker.start
   and instructor.run (nothing in the grader itself is instrumented).
 - batch: `python -m autograder grade-batch DIR -o OUT --jobs J` on N submissions (copies of the
   reference, every tenth one a buggy variant from tests/buggy/), against one-by-one
@@ -154,9 +154,9 @@ def phase_one(argv):
     grade_argv = [a for i, a in enumerate(argv) if a != "--phase-out" and (i == 0 or argv[i - 1] != "--phase-out")]
     import torch  # noqa: F401  (what the grader imports, timed as such)
 
-    from autograder import cli, config, registry  # noqa: F401
-    from autograder.engine import results, runner, sandbox  # noqa: F401
-    from autograder.verbs import instructor  # noqa: F401
+    from autograder import cli, config, registry  # noqa: F401  (what the grader imports, timed as such)
+    from autograder.engine import plans, results, runner, sandbox  # noqa: F401
+    from autograder.verbs import grade, instructor  # noqa: F401
     t_imports = time.time()
     spans = {"oracle": [], "student": [], "instructor_tests": [], "worker_start": []}
 
@@ -170,7 +170,7 @@ def phase_one(argv):
                 spans[key].append((t, time.time()))
         return wrapper
 
-    runner.build_plan = timed("oracle", runner.build_plan)
+    plans.build_plan = timed("oracle", plans.build_plan)
     runner.grade = timed("student", runner.grade)
     instructor.run = timed("instructor_tests", instructor.run)
     sandbox.Worker.start = timed("worker_start", sandbox.Worker.start)
@@ -580,7 +580,7 @@ def table(doc):
             p = run["phases_s"]
             for key, text in (("startup", "start-up (interpreter %s + imports %s)"
                                % (_s(p["interpreter"]), _s(p["imports"]))),
-                              ("oracle", "oracle work (runner.build_plan)"),
+                              ("oracle", "oracle work (plans.build_plan)"),
                               ("student", "student calls (runner.grade: worker start %s + calls %s)"
                                % (_s(p["student_worker_start"]), _s(p["student_calls"]))),
                               ("instructor_tests", "instructor tests (instructor.run)"),

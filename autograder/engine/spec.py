@@ -81,7 +81,7 @@ class Mistake:
 
 @dataclass(kw_only=True)
 class GradedFunction:
-    """One graded function of the student API (see ../shared/API.md).
+    """One graded function of the student API (the write-up, handouts/writeup.md, states it for students).
 
     Built with keywords only (name=..., points=..., make=..., oracle=...): eight of its fields are
     required, and a reader should not have to count arguments to find the points or the oracle.

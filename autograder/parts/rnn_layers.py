@@ -25,7 +25,7 @@ def _rnn_module(D, H, device, bidirectional=False):
                         dtype=F64, device=device)
 
 
-def _torch_rnn(x, h0, Wx, Wh, b):
+def torch_rnn(x, h0, Wx, Wh, b):
     """torch.nn.RNN with our weights (x @ Wx convention, one bias): h (N, T, H)."""
     D, H = Wx.shape
     params = {"weight_ih_l0": Wx.T, "weight_hh_l0": Wh.T, "bias_ih_l0": b,
@@ -63,7 +63,7 @@ BI_ARGS = ("x", "h0_f", "h0_b", "Wx_f", "Wh_f", "b_f", "Wx_b", "Wh_b", "b_b")
 rnn_step_forward_oracle, rnn_step_backward_oracle = layer_oracles(
     _torch_rnn_step, ("next_h",), STEP_ARGS, ("dnext_h",))
 rnn_forward_oracle, rnn_backward_oracle = layer_oracles(
-    lambda i: _torch_rnn(*(i[n] for n in SEQ_ARGS)), ("h",), SEQ_ARGS, ("dh",))
+    lambda i: torch_rnn(*(i[n] for n in SEQ_ARGS)), ("h",), SEQ_ARGS, ("dh",))
 birnn_forward_oracle, birnn_backward_oracle = layer_oracles(_torch_birnn, ("h",), BI_ARGS, ("dh",))
 word_embedding_forward_oracle, word_embedding_backward_oracle = layer_oracles(
     lambda i: F.embedding(i["x"], i["W"]), ("out",), ("W",), ("dout",))

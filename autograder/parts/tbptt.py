@@ -14,7 +14,7 @@ from ..engine import forbidden
 from ..engine.spec import Case, DictArg, GradedFunction
 from .cases import BIG_WEIGHTS, cuda_cases, edge_cases, saturated_cases
 from .common import model_mistake, randint, randn, saturate, saturate_bias
-from .rnn_layers import _torch_rnn
+from .rnn_layers import torch_rnn
 
 FILE = "tbptt"
 PARAMS = ("W_embed", "Wx", "Wh", "b", "W_out", "b_out")
@@ -47,7 +47,7 @@ def _params(i):
 def _chunk_loss(p, x, y, h):
     """The language model on one chunk: loss (0-dim, summed over time, averaged over N), last state."""
     emb = F.embedding(x, p["W_embed"])  # (N, k, D)
-    hs = _torch_rnn(emb, h, p["Wx"], p["Wh"], p["b"])  # (N, k, H)
+    hs = torch_rnn(emb, h, p["Wx"], p["Wh"], p["b"])  # (N, k, H)
     scores = F.linear(hs, p["W_out"].T, p["b_out"])  # (N, k, V)
     N, k, V = scores.shape
     loss = F.cross_entropy(scores.reshape(N * k, V), y.reshape(N * k), reduction="sum") / N

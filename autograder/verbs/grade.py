@@ -1,8 +1,8 @@
-"""Grading one submission, start to end: the one sequence `grade` and `grade-batch` both run.
+"""The verb `grade`: one submission, start to end, the one sequence `grade` and `grade-batch` both run.
 
-    plan (registry.plan, once) -> runner.grade -> instructor tests -> results.json dictionary
+    plan (registry.plan, once) -> runner.grade (the engine) -> instructor tests -> results.json dictionary
 
-`grade` returns an `Outcome` and never raises for the grader's own failure: when something on
+`command` is `python -m autograder grade`. `grade_submission` returns an `Outcome` and never raises for the grader's own failure: when something on
 the trusted side breaks (the worker cannot start, an oracle raises, a bug in the kit), the
 Outcome holds the traceback and the results.json Gradescope must still get, with a visible
 "autograder failed" entry and the details hidden from the student. A KeyboardInterrupt (or any
@@ -67,7 +67,7 @@ def runs_instructor_tests(disabled, folder, narrowed):
     return not disabled and bool(folder or not narrowed)
 
 
-def grade(submission, plan, cfg, budget=None, instructor_tests=None, run_instructor=True):
+def grade_submission(submission, plan, cfg, budget=None, instructor_tests=None, run_instructor=True):
     """Grade one submission folder against a plan built once (registry.plan).
 
     cfg: config.Config (limits, budget, visibility); budget: seconds (--budget), else cfg's;
@@ -90,14 +90,14 @@ def grade(submission, plan, cfg, budget=None, instructor_tests=None, run_instruc
 
 
 def plan_and_grade(submission, functions, cfg, device="auto", seed=None, **kw):
-    """`grade` for one submission: build its plan, then grade (a failing plan is a grader failure)."""
+    """grade_submission with a plan of its own (a failing plan is a grader failure)."""
     from .. import registry
 
     try:
         plan = registry.plan(functions, device=device, seed=seed)
     except Exception as e:
         return failed(e)
-    return grade(submission, plan, cfg, **kw)
+    return grade_submission(submission, plan, cfg, **kw)
 
 
 def write(outcome, path):
@@ -105,3 +105,41 @@ def write(outcome, path):
     from ..engine import results
 
     results.write_json(outcome.data, path)
+
+
+def command(args):
+    """`python -m autograder grade SUBMISSION [-o results.json] ...` (cli.py parses args). Returns the exit
+    status: 0 graded, 1 the grader failed (results.json still written), 2 bad usage or course.toml."""
+    import sys
+
+    from .. import config, registry
+    from ..engine import results
+    from . import instructor
+
+    split = lambda text: [t for t in (text or "").split(",") if t]  # noqa: E731
+    try:
+        cfg = config.load(args.config)
+        functions = config.apply(cfg, registry.select(split(args.functions), split(args.files)))
+    except (KeyError, config.ConfigError) as e:
+        print("error: %s" % (e.args[0] if isinstance(e, KeyError) else e), file=sys.stderr)
+        return 2
+    # instructor_tests/: when grading everything, or asked to (--instructor-tests)
+    run_instructor = runs_instructor_tests(args.no_instructor_tests, args.instructor_tests,
+                                           bool(args.functions or args.files))
+    outcome = plan_and_grade(args.submission, functions, cfg, device=args.device, seed=args.seed,
+                             budget=args.budget, instructor_tests=args.instructor_tests,
+                             run_instructor=run_instructor)
+    if outcome.failed:
+        print(outcome.failure, file=sys.stderr)
+        if args.output:
+            write(outcome, args.output)
+        return 1
+    print(results.table(outcome.report))
+    if outcome.extra.files:
+        print(instructor.table(outcome.extra))
+    if args.verbose and outcome.report.score < outcome.report.max_score:
+        print()
+        print(results.details(outcome.report))
+    if args.output:
+        write(outcome, args.output)
+    return 0

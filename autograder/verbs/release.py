@@ -142,7 +142,7 @@ def course(root=KIT_ROOT, config_path=None):
     it is applied to copies of the registry's entries, as `python -m autograder grade` does.
     """
     cfg = config.load(config_path or os.path.join(root, "course.toml"))
-    return config.apply(cfg, [dataclasses.replace(fn) for fn in registry.FUNCTIONS]), cfg
+    return config.apply(cfg, registry.FUNCTIONS), cfg
 
 
 def public_data(functions, cfg):
@@ -461,7 +461,7 @@ def build(output=DEFAULT_OUTPUT, root=KIT_ROOT, config_path=None):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m autograder.release", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m autograder student", description=__doc__.split("\n")[0])
     p.add_argument("-o", "--output", default=DEFAULT_OUTPUT, help="where to write the zip (default dist/student.zip)")
     p.add_argument("--config", help="the course's settings (default: course.toml at the top of the kit)")
     args = p.parse_args(argv)

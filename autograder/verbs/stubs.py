@@ -7,7 +7,8 @@ In a solution file, each student region sits inside a function and is fenced by 
     # END SOLUTION
 
 (otter-grader's markers). The region is replaced by a stub that fails loudly and names its
-function. A file without markers (gradient_check.py) is copied as it is. Nested, unbalanced or
+function. The function's closing `return` right after the region would be unreachable below the stub:
+it stays as a comment that tells the student what their code ends with. A file without markers (gradient_check.py) is copied as it is. Nested, unbalanced or
 missing markers, or a marker outside a function, stop generation with the file and line.
 """
 import ast
@@ -19,6 +20,7 @@ BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
 NEAR_MARKER = re.compile(r"#\s*(begin|end)\s*sol", re.IGNORECASE)  # typos of the markers
 STUB = 'raise NotImplementedError("{fn}: not implemented yet")'
+RETURN_NOTE = "# Your code replaces the line above and ends with:"
 
 
 class MarkerError(Exception):
@@ -42,10 +44,28 @@ def make_stub(source, filename="<source>"):
         tree = ast.parse(source, filename=filename)
     except SyntaxError as e:
         raise MarkerError("%s:%s: the solution itself does not parse: %s" % (filename, e.lineno, e.msg))
+    # The closing return of each function: line it starts on -> line it ends on
+    closing = {f.body[-1].lineno: f.body[-1].end_lineno for f in ast.walk(tree)
+               if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and isinstance(f.body[-1], ast.Return)}
     out = []
     open_at = None
+    after_region = False  # only blank lines since the last END
+    commented_until, note_indent = 0, ""
     for i, line in enumerate(lines, start=1):
         text = line.strip()
+        if i <= commented_until:  # a closing return's next lines, at its own indent
+            out.append(note_indent + "# " + line[len(note_indent):] if line.startswith(note_indent) else
+                       note_indent + "# " + line.lstrip())
+            continue
+        if after_region and i in closing and open_at is None:
+            note_indent = line[: len(line) - len(line.lstrip())]
+            out.append(note_indent + RETURN_NOTE + "\n")
+            out.append(note_indent + "# " + line.lstrip())
+            commented_until = closing[i]
+            after_region = False
+            continue
+        if text:
+            after_region = False
         if text == BEGIN:
             if open_at is not None:
                 raise MarkerError("%s:%d: nested '%s' (the one at line %d is still open)" % (filename, i, BEGIN, open_at))
@@ -59,6 +79,7 @@ def make_stub(source, filename="<source>"):
             if open_at is None:
                 raise MarkerError("%s:%d: '%s' without a matching '%s'" % (filename, i, END, BEGIN))
             open_at = None
+            after_region = True
         elif NEAR_MARKER.match(text):
             raise MarkerError("%s:%d: malformed marker %r (write exactly '%s' or '%s' on its own line)"
                               % (filename, i, text, BEGIN, END))

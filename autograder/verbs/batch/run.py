@@ -4,7 +4,7 @@ DIR is what discovery.py reads: a Gradescope export, per-student folders or zips
 (empty, unreadable, duplicate) are listed and the batch goes on.
 
 One plan (registry.plan: hidden inputs and oracle answers) is built once for the whole batch,
-and every submission is graded against it by `pipeline.grade`, exactly as `grade` does, in a pool
+and every submission is graded against it by `grade.grade_submission`, exactly as `grade` does, in a pool
 of threads: each grade waits on its own sandboxed worker under its own sandbox uid lease.
 
 Resume: OUTDIR/batch.json records the seed, device, functions, shard, instructor tests and a
@@ -48,7 +48,7 @@ from . import report as batchreport
 from ...engine import forkserver, sandbox
 from ...paths import PACKAGE_DIR
 
-from .. import grade as pipeline
+from .. import grade
 from .discovery import BadInput, BatchError, discover, read_zip, unpack
 
 MANIFEST = batchreport.MANIFEST
@@ -257,11 +257,11 @@ class _Grader:
                 try:
                     unpack(read_zip(folder), tmp)
                 except (BadInput, OSError) as e:  # it was readable when the batch started
-                    outcome = pipeline.failed(e)
+                    outcome = grade.failed(e)
                 folder = tmp
             if outcome is None:
                 with sandbox.cancellable(self.cancel):
-                    outcome = pipeline.grade(folder, self.plan, self.cfg, budget=self.opts.budget,
+                    outcome = grade.grade_submission(folder, self.plan, self.cfg, budget=self.opts.budget,
                                              instructor_tests=self.opts.instructor_tests,
                                              run_instructor=self.run_instructor)
         finally:
@@ -272,7 +272,7 @@ class _Grader:
         folder = results_dir(self.outdir, item.key)
         batchreport.make_private_dir(folder)
         batchreport.write_json(rec, os.path.join(folder, GRADING))
-        # last: its presence means done; owner-only, like everything in OUTDIR (pipeline.write's content)
+        # last: its presence means done; owner-only, like everything in OUTDIR (grade.write's content)
         batchreport.write_json(outcome.data, os.path.join(folder, "results.json"))
         return rec
 
@@ -395,7 +395,7 @@ def _setup(opts):
     root, outdir = os.path.abspath(opts.input), os.path.abspath(opts.output)
     if outdir == root or outdir.startswith(root + os.sep):
         raise BatchError("the output folder must not be inside the submissions folder %s" % root)
-    run_instructor = pipeline.runs_instructor_tests(opts.no_instructor_tests, opts.instructor_tests,
+    run_instructor = grade.runs_instructor_tests(opts.no_instructor_tests, opts.instructor_tests,
                                                     bool(opts.functions or opts.files))
     return _Setup(cfg, functions, "cuda" if opts.device in ("cuda", "auto") and plans.cuda_available() else "cpu",
                   jobs, root, outdir, run_instructor,
