@@ -26,7 +26,7 @@ import buggy.rnn_layers
 import buggy.tbptt
 from autograder import registry
 from autograder.verbs import release
-from autograder.engine import runner, spec, speed
+from autograder.engine import forbidden, runner, spec, speed
 from autograder.engine.checker import report_dict
 
 TOP = "rnn_assignment"
@@ -157,6 +157,9 @@ def test_members(members):
             assert members["%s/%s" % (TOP, f)] == src.read(), f
     readme = members[TOP + "/README.md"].decode()
     assert "python check.py" in readme and "hidden checks" in readme
+    # what is forbidden: the table derived from engine/forbidden.py, up to date
+    assert forbidden.MARK_BEGIN in readme and forbidden.fill(readme) == readme
+    assert forbidden.markdown_table() in readme and "`torch.nn.LSTM`" in readme
     for f in registry.FILES:
         assert "`%s.py`" % f in readme
 

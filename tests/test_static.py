@@ -1,4 +1,4 @@
-"""The static scan (autograder/static.py), tested directly, and its instructor-only review end to end.
+"""The static scan (autograder/engine/static.py), tested directly, and its instructor-only review end to end.
 
 static.findings lists the lines that name a forbidden API (shown to the student); static.review_findings
 lists the lines an instructor should read: side roads to torch's operators, and every way into the

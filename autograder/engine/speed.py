@@ -24,8 +24,8 @@ within FACTORx the reference's time", of weight WEIGHT (a fraction of one ordina
 - the reference's time: the reference solution (solutions/ under runner.KIT_ROOT) called here,
   in the trusted grading process, timed on this thread's CPU time. It is never loaded into the
   worker: student code could read it back from there (in an exception message, for one). It runs
-  with one thread, as the worker does, and under a torch-function mode that does per operator what
-  the worker's operator observer does, so that both sides pay the same overhead per tensor operation;
+  with one thread, as the worker does, and under the worker's own operator observer (worker.Observer),
+  so that both sides pay the same overhead per tensor operation;
 - student and reference calls alternate, REPEATS rounds of each, and the fastest of each side are
   compared. Over FACTOR, CONFIRM more rounds are made first, each one able to bring the ratio back
   under. Where the kernel refuses the worker's CPU-time clock (not Linux), both sides are timed on
@@ -50,7 +50,6 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 import torch
-from torch.overrides import TorchFunctionMode
 
 from . import compare, wire
 from .feedback import NOT_CREDITED, format_error, unpack
@@ -58,7 +57,7 @@ from .sandbox import WorkerLost
 from .outcome import CheckResult, fresh_pass
 from .spec import CACHE, Case, DictArg, GradedFunction
 from .steps import build_steps, call_args, dict_arg
-from .worker import _op_name  # the observer's own naming of an operator
+from .worker import Observer  # the worker's operator observer, run here on the reference
 
 # How much slower than the reference the student's call may be. Measured with the reference graded
 # as the student (tools/speed_ratios.py: python -m autograder grade solutions, 19 timed functions,
@@ -507,25 +506,6 @@ def reference_module(path):
         return _MODULES[path]
 
 
-class _Observed(TorchFunctionMode):
-    """Per operator, the work of the worker's observer (worker.install_observer), and nothing else."""
-
-    def __init__(self, deny):
-        super().__init__()
-        self.deny, self.seen = deny, []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        label = self.deny.get(_op_name(func))
-        if label is not None and label not in self.seen:
-            self.seen.append(label)
-        if any(t is not torch.Tensor for t in types) and "subclass" not in self.seen:
-            self.seen.append("subclass")
-        out = func(*args, **(kwargs or {}))
-        if isinstance(out, torch.Tensor) and out.requires_grad and "autograd" not in self.seen:
-            self.seen.append("autograd")
-        return out
-
-
 def _reference_run(timing, per_call, clock, forward_timed):
     """(seconds, forward's return or None, [own returns]) of the reference, timed on clock.grader():
     for a backward, its forward on per_call[0] (timed when forward_timed: as when the request runs it),
@@ -541,14 +521,14 @@ def _reference_run(timing, per_call, clock, forward_timed):
         start = clock.grader()
         fwd_out = cache = None
         if fn.forward:
-            with _Observed(fwd.forbidden_ops):
+            with Observer(fwd.forbidden_ops):  # the worker's observer: the same work per operator
                 fwd_out = getattr(module, fwd.name)(*args(fwd, per_call[0]))
             cache = fwd_out[fwd.returns.index(CACHE)]
             if not forward_timed:
                 start = clock.grader()
         for inputs in per_call:
             own = args(fn, inputs, cache)
-            with _Observed(fn.forbidden_ops):
+            with Observer(fn.forbidden_ops):
                 outs.append(getattr(module, fn.name)(*own))
         return clock.grader() - start, fwd_out, outs
     finally:

@@ -2,33 +2,24 @@
 
 The worker's run-time guards decide the score (a function that calls a forbidden API gets zero);
 this scan only reports where the source names one, so that a student sees the line, and an
-instructor sees attempts that dodged the run-time guards (importlib.reload of torch, ...).
+instructor sees attempts that dodged the run-time guards (importlib.reload of torch, ...). What
+counts as forbidden is forbidden.TABLE's, as the guards' and the observer's deny-lists are.
 """
 import ast
 import bisect
 
-# attribute or imported name -> what to call it
-FORBIDDEN_NAMES = {
-    "backward": "autograd (.backward)",
-    "autograd": "torch.autograd",
-    "requires_grad_": "autograd (requires_grad_)",
-    "RNN": "torch.nn.RNN", "LSTM": "torch.nn.LSTM", "GRU": "torch.nn.GRU",
-    "RNNCell": "torch.nn.RNNCell", "LSTMCell": "torch.nn.LSTMCell", "GRUCell": "torch.nn.GRUCell",
-    "MultiheadAttention": "torch.nn.MultiheadAttention",
-    "scaled_dot_product_attention": "F.scaled_dot_product_attention",
-    "multi_head_attention_forward": "F.multi_head_attention_forward",
-    "cross_entropy": "F.cross_entropy",
-    "Embedding": "torch.nn.Embedding",
-    "clip_grad_norm_": "torch.nn.utils.clip_grad_norm_",
-    "reload": "importlib.reload",
-}
-# names forbidden only as an attribute of these bases (F.embedding, torch.func.grad, ...)
-QUALIFIED = {"embedding": ({"F", "functional", "torch"}, "F.embedding / torch.embedding"),
-             "func": ({"torch"}, "torch.func")}
-for _op in ("rnn_tanh", "rnn_relu", "lstm", "gru", "rnn_tanh_cell", "lstm_cell", "gru_cell"):
-    QUALIFIED[_op] = ({"torch"}, "torch." + _op)
-for _op in ("cross_entropy_loss", "clip_grads_with_norm_", "get_total_norm"):
-    FORBIDDEN_NAMES[_op] = _op
+from . import forbidden
+
+# attribute or imported name -> what to call it (LSTM, cross_entropy, backward, reload, ...)
+FORBIDDEN_NAMES = forbidden.SCAN_NAMES
+# names forbidden only as an attribute of these bases (F.embedding, torch.func.grad, ...): name -> (bases, label)
+QUALIFIED = forbidden.SCAN_OWNED
+# an OWNED name imported from its owner (from torch import lstm): full path -> label
+QUALIFIED_IMPORTS = forbidden.SCAN_IMPORTS
+# keyword arguments, unless the constant False (requires_grad=True) -> label
+KEYWORDS = forbidden.SCAN_KEYWORDS
+# modules whose import (or a submodule's), or an import from them, is forbidden -> label
+MODULES = forbidden.SCAN_MODULES
 
 
 # Ways to reach an operator by another name, or to run code the scan cannot read: not forbidden in
@@ -298,7 +289,7 @@ def attach(statuses, results):
     for module, st in statuses.items():
         if st.error or not st.path:
             continue
-        with open(st.path, encoding="utf-8") as f:
+        with open(st.path, encoding="utf-8-sig") as f:  # as submission.vet reads it
             source = f.read()
         for func, line, label in findings(source):
             text = "%s.py line %d names %s, which this assignment does not allow" % (module, line, label)
@@ -316,6 +307,14 @@ def _base_name(node):
     return node.id if isinstance(node, ast.Name) else None
 
 
+def _module_label(name):
+    """The label of the forbidden module `name` is or lies under (torch.autograd.functional), or None."""
+    for module, label in MODULES.items():
+        if name == module or name.startswith(module + "."):
+            return label
+    return None
+
+
 def findings(source):
     """[(function name or None, line, label)] for every mention of a forbidden API."""
     try:
@@ -327,6 +326,7 @@ def findings(source):
     out = []
     for node in nodes:
         label = None
+        labels = []  # an import statement may name several forbidden APIs: each is reported
         if isinstance(node, ast.Attribute):
             if node.attr in FORBIDDEN_NAMES:
                 label = FORBIDDEN_NAMES[node.attr]
@@ -335,24 +335,21 @@ def findings(source):
                 parent = node.value.attr if isinstance(node.value, ast.Attribute) else _base_name(node.value)
                 if parent in bases:
                     label = text
-        elif isinstance(node, ast.keyword) and node.arg == "requires_grad":
+        elif isinstance(node, ast.keyword) and node.arg in KEYWORDS:
             if not (isinstance(node.value, ast.Constant) and node.value.value is False):
-                label = "autograd (requires_grad=True)"
+                label = KEYWORDS[node.arg]
         elif isinstance(node, ast.ImportFrom) and node.module:
             for alias in node.names:
                 if alias.name in FORBIDDEN_NAMES:
-                    label = FORBIDDEN_NAMES[alias.name]
-                elif node.module in QUALIFIED.get(alias.name, (set(), None))[0] or (
-                        node.module == "torch.nn.functional" and alias.name == "embedding"):
-                    label = "F.embedding"
-            if node.module.startswith(("torch.autograd", "torch.func")):
-                label = "torch.autograd" if "autograd" in node.module else "torch.func"
+                    labels.append(FORBIDDEN_NAMES[alias.name])
+                elif "%s.%s" % (node.module, alias.name) in QUALIFIED_IMPORTS:
+                    labels.append(QUALIFIED_IMPORTS["%s.%s" % (node.module, alias.name)])
+            label = _module_label(node.module)  # a forbidden module says it all
+            labels = [] if label else labels
         elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.startswith(("torch.autograd", "torch.func")):
-                    label = "torch.autograd" if "autograd" in alias.name else "torch.func"
-        if label and hasattr(node, "lineno"):
-            out.append((node.lineno, label))
+            labels = [_module_label(alias.name) for alias in node.names]
+        if hasattr(node, "lineno"):
+            out += [(node.lineno, text) for text in [label] + labels if text]
     # each line's innermost function (latest start): spans in order, later ones overwrite; only the
     # lines with a finding are visited, so a file of many functions and findings stays linear
     lines, owner = sorted({line for line, _ in out}), {}

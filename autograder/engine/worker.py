@@ -1,10 +1,16 @@
 """The sandboxed worker: the only process that imports and runs student code.
 
-The grader imports it only for BOOTSTRAP and speed.py's operator names; it never runs main().
-`sandbox.py` starts a fresh interpreter with a tiny bootstrap (`BOOTSTRAP` below) and sends it
-the source of `wire.py` and of this file over the request pipe, so the student's user never
-needs to read the grader's files. For batch regrading,
-a pre-imported zygote (zygote.py) imports this file once and forks each worker, which calls main().
+The grader imports it only for BOOTSTRAP and for speed.py, which runs the reference under the
+same operator observer (Observer); it never runs main(). `sandbox.py` starts a fresh interpreter
+with a tiny bootstrap (`BOOTSTRAP` below) and sends it the source of `wire.py` and of this file
+over the request pipe, so the student's user never needs to read the grader's files. For batch
+regrading, a pre-imported zygote (zygote.py) imports this file once and forks each worker, which
+calls main().
+
+What is forbidden comes from forbidden.py (its TABLE): the guards' entry points (GUARDS) here,
+and each call's deny-list in the "call" request. Imported from the package, this file reads
+forbidden.GUARDS; sent as source text, it has no package to import from, and BOOTSTRAP (built
+here, in the grader) carries the same list to it as a Python literal.
 
 Protocol (frames of wire.py on two pipes whose numbers come in argv):
     -> {"op": "load", "id": k, "module": "rnn_layers"}
@@ -29,7 +35,15 @@ import traceback
 import types
 import unittest
 
-BOOTSTRAP = r"""
+import torch
+from torch.overrides import TorchFunctionMode
+
+if "_SENT_GUARDS" in globals():  # sent as source text (BOOTSTRAP): the grader's forbidden.GUARDS came along
+    GUARDS = [tuple(g) for g in _SENT_GUARDS]  # noqa: F821
+else:  # imported from the package: the grader, the zygote, the public checker
+    from .forbidden import GUARDS
+
+_BOOTSTRAP = r"""
 import json, os, struct, sys, types
 _rfd, _wfd = int(sys.argv[1]), int(sys.argv[2])
 def _r(n):
@@ -47,51 +61,15 @@ for _name in ("wire", "isolation"):
     _m = types.ModuleType("_ag_" + _name)
     exec(compile(_src[_name], "<grader:%s>" % _name, "exec"), _m.__dict__)
     sys.modules["_ag_" + _name] = _m
-_g = {"__name__": "_ag_worker"}
+_g = {"__name__": "_ag_worker", "_SENT_GUARDS": @GUARDS@}
 exec(compile(_src["worker"], "<grader:worker>", "exec"), _g)
 del _h, _p, _src, _m, _name
 _g["main"](_rfd, _wfd, sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1", int(sys.argv[6]))
 """
+# The library entry points that do a part's work, and autograd's (forbidden.GUARDS: (owner path,
+# attribute, name shown to the student)), written into the bootstrap for a worker started fresh.
+BOOTSTRAP = _BOOTSTRAP.replace("@GUARDS@", repr([tuple(g) for g in GUARDS]))
 
-# Library entry points that do a part's work, or autograd (API.md "Conventions").
-# Each entry: (owner path, attribute, name shown to the student).
-FORBIDDEN = [
-    ("torch.Tensor", "backward", "Tensor.backward (autograd)"),
-    ("torch.Tensor", "requires_grad_", "Tensor.requires_grad_ (autograd)"),
-    ("torch.autograd", "backward", "torch.autograd.backward"),
-    ("torch.autograd", "grad", "torch.autograd.grad"),
-    ("torch.autograd.functional", "jacobian", "torch.autograd.functional.jacobian"),
-    ("torch.autograd.functional", "vjp", "torch.autograd.functional.vjp"),
-    ("torch.func", "grad", "torch.func.grad"),
-    ("torch.func", "vjp", "torch.func.vjp"),
-    ("torch.func", "jacrev", "torch.func.jacrev"),
-    ("torch.nn.RNN", "__init__", "torch.nn.RNN"),
-    ("torch.nn.LSTM", "__init__", "torch.nn.LSTM"),
-    ("torch.nn.GRU", "__init__", "torch.nn.GRU"),
-    ("torch.nn.RNNCell", "__init__", "torch.nn.RNNCell"),
-    ("torch.nn.LSTMCell", "__init__", "torch.nn.LSTMCell"),
-    ("torch.nn.GRUCell", "__init__", "torch.nn.GRUCell"),
-    ("torch.nn.MultiheadAttention", "__init__", "torch.nn.MultiheadAttention"),
-    ("torch.nn.functional", "scaled_dot_product_attention", "F.scaled_dot_product_attention"),
-    ("torch.nn.functional", "multi_head_attention_forward", "F.multi_head_attention_forward"),
-    ("torch.nn.functional", "cross_entropy", "F.cross_entropy"),
-    ("torch.nn.functional", "embedding", "F.embedding"),
-    ("torch.nn.utils", "clip_grad_norm_", "torch.nn.utils.clip_grad_norm_"),
-    ("torch.nn.utils.clip_grad", "clip_grad_norm_", "torch.nn.utils.clip_grad_norm_"),
-    ("torch.nn.utils", "clip_grads_with_norm_", "torch.nn.utils.clip_grads_with_norm_"),
-    ("torch.nn.utils", "get_total_norm", "torch.nn.utils.get_total_norm"),
-    # the ATen ops underneath the modules above, reachable as torch.<op>
-    ("torch", "embedding", "torch.embedding"),
-    ("torch", "rnn_tanh", "torch.rnn_tanh"),
-    ("torch", "rnn_relu", "torch.rnn_relu"),
-    ("torch", "lstm", "torch.lstm"),
-    ("torch", "gru", "torch.gru"),
-    ("torch", "rnn_tanh_cell", "torch.rnn_tanh_cell"),
-    ("torch", "lstm_cell", "torch.lstm_cell"),
-    ("torch", "gru_cell", "torch.gru_cell"),
-    ("torch._C._nn", "cross_entropy_loss", "torch._C._nn.cross_entropy_loss"),
-    ("torch._C._nn", "scaled_dot_product_attention", "torch._C._nn.scaled_dot_product_attention"),
-]
 
 class _Record(list):
     """The violations seen during the current request, each also written out as it happens, as
@@ -152,7 +130,7 @@ def install_guards():
     Called before any student module is imported. verify_guards() notices a student who puts an
     original back (importlib.reload of a torch module, say) and records that as a violation.
     """
-    for owner_path, attr, label in FORBIDDEN:
+    for owner_path, attr, label in GUARDS:
         try:
             owner = _resolve(owner_path)
             original = getattr(owner, attr)
@@ -175,9 +153,11 @@ def install_guards():
 
 
 _observer = []  # [observe function] once install_observer() ran
+SUBCLASS = "a torch.Tensor subclass with its own __torch_function__ (it would run outside the grader's observer)"
+_Tensor = torch.Tensor  # bound now, before any student file is imported
 
 
-def _op_name(func):
+def op_name(func):
     """The operator's name without namespace or overload: torch._VF.lstm, torch.ops.aten.lstm.input,
     Tensor.lstm ... all give "lstm"."""
     name = getattr(func, "__name__", None)
@@ -186,41 +166,52 @@ def _op_name(func):
     return name.rsplit("::", 1)[-1].split(".")[0]
 
 
-def install_observer(torch):
-    """Watch every torch operator a student call runs (a TorchFunctionMode), whatever its Python name.
+class Observer(TorchFunctionMode):
+    """Sees every torch operator that runs while it is on torch's function-mode stack, whatever its name.
 
-    observed(fn, args, deny) runs fn(*args) with the observer on top of torch's function-mode stack:
-    every operator named in deny (ATen name -> words for the student) is recorded as a violation,
-    and so is any operator that returns a tensor requiring grad (autograd by another road). The
-    stack is checked when the call returns: an observer that was popped, replaced or buried under
-    another mode is itself a violation. The torch functions used here are bound now, before any
-    student file is imported, so that patching them later changes nothing.
+    Each operator named in `deny` ({op_name: words for the student}, a GradedFunction's forbidden_ops)
+    is recorded, as is any operator that returns a tensor requiring grad (autograd by another road)
+    and any call that a torch.Tensor subclass of the student's would handle (its own __torch_function__
+    would run unobserved); each label once, appended to `record` (a list). The worker keeps one
+    on its stack during every student call (install_observer), recording into the witnessed list of
+    violations; speed.py runs the reference under one (`with Observer(deny):`), so that both sides
+    pay the same per operator.
     """
-    from torch.overrides import TorchFunctionMode
 
+    def __init__(self, deny=None, record=None):
+        super().__init__()
+        self.deny = deny if deny is not None else {}
+        self.record = record if record is not None else []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        record = self.record
+        label = self.deny.get(op_name(func))
+        if label is not None and label not in record:
+            record.append(label)
+        if any(t is not _Tensor for t in types) and SUBCLASS not in record:
+            record.append(SUBCLASS)  # its own __torch_function__ would run unobserved
+        out = func(*args, **(kwargs or {}))
+        if isinstance(out, _Tensor) and out.requires_grad:
+            label = "autograd (%s returned a tensor that requires grad)" % op_name(func)
+            if label not in record:
+                record.append(label)
+        return out
+
+
+def install_observer(torch):
+    """Keep an Observer on top of torch's function-mode stack during every student call.
+
+    observed(fn, args, deny) runs fn(*args) with the observer on top of torch's function-mode stack,
+    recording into the worker's violations (the witness pipe). The stack is checked when the call
+    returns: an observer that was popped, replaced or buried under another mode is itself a
+    violation. The torch functions used here are bound now, before any student file is imported, so
+    that patching them later changes nothing; and what switches the observer off (a pop of it,
+    DisableTorchFunction) is guarded.
+    """
     C = torch._C
     length, at, push, pop = (C._len_torch_function_stack, C._get_function_stack_at,
                              C._push_on_torch_function_stack, C._pop_torch_function_stack)
-    Tensor = torch.Tensor
-    SUBCLASS = "a torch.Tensor subclass with its own __torch_function__ (it would run outside the grader's observer)"
-
-    class Observer(TorchFunctionMode):
-        deny = {}
-
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            label = self.deny.get(_op_name(func))
-            if label is not None and label not in _violations:
-                _violations.append(label)
-            if any(t is not Tensor for t in types) and SUBCLASS not in _violations:
-                _violations.append(SUBCLASS)  # its own __torch_function__ would run unobserved
-            out = func(*args, **(kwargs or {}))
-            if isinstance(out, Tensor) and out.requires_grad:
-                label = "autograd (%s returned a tensor that requires grad)" % _op_name(func)
-                if label not in _violations:
-                    _violations.append(label)
-            return out
-
-    watcher = Observer()
+    watcher = Observer(record=_violations)
     torch_dir = os.path.dirname(torch.__file__) + os.sep
 
     def switch_guard(original, label):
@@ -260,9 +251,11 @@ def install_observer(torch):
             if length() != base + 1 or at(base) is not watcher:
                 _violations.append("a change to torch's function-mode stack that removed the grader's "
                                    "operator observer")
+            if watcher.record is not _violations or watcher.deny is not deny:
+                _violations.append("a change to the grader's operator observer (what it denies or where it records)")
             while length() > base:
                 pop()
-            watcher.deny = {}
+            watcher.deny, watcher.record = {}, _violations
 
     # Where threads are allowed (CUDA runs: isolation.confine), a thread the student starts gets the
     # observer on its own function-mode stack (each thread has its own) before it runs anything.

@@ -36,7 +36,7 @@ import tempfile
 import torch
 
 from .. import config, registry
-from ..engine import archive, checker, detectors, plans
+from ..engine import archive, checker, detectors, forbidden, plans
 from ..engine.spec import DictArg
 from ..paths import DIST, KIT_ROOT, PACKAGE_DIR
 from . import stubs
@@ -310,7 +310,7 @@ def readme(functions, has_handouts=False):
                 "experiment each and the written questions; `python export_answers.py NOTEBOOK.ipynb` makes "
                 "the PDF of your written answers (`pip install nbformat pypandoc_binary typst`).\n"
                 if has_handouts else "")
-    return """# Recurrent networks: the assignment
+    return forbidden.fill("""# Recurrent networks: the assignment
 
 Write the layers of the {count} files below by hand, in PyTorch tensor operations: every function
 raises `NotImplementedError` until you replace its body. Keep each function's name, arguments
@@ -323,10 +323,11 @@ and return values as they are (the docstrings say what each one takes and return
 
 `gradient_check.py` helps you compare a backward pass with numerical gradients; it is not graded.
 
-Rules (a function that breaks one gets 0 points): no autograd (`.backward()`, `torch.autograd`,
-`requires_grad`), no library layer that does the work (`torch.nn.RNN`/`LSTM`/`GRU` and their
-cells, `F.embedding`, `F.cross_entropy`, `F.scaled_dot_product_attention`,
-`nn.MultiheadAttention`, `clip_grad_norm_`), and never modify an input in place.
+Rules (a function that breaks one gets 0 points): no autograd, no library layer that does the work
+(the table below), and never modify an input in place.
+
+{forbidden_begin}
+{forbidden_end}
 
 ## Check your work: `python check.py`
 
@@ -369,7 +370,8 @@ Upload these {count} files to Gradescope: {uploads}
 |---|---|
 | `check.py`, `checker/` | the public checker: a copy of the grader with the public checks' data (do not edit) |
 | `gradient_check.py` | numerical gradients, to test your backward passes |
-""".format(rows="\n".join(rows), total=total, uploads=uploads, handouts=handouts, count=count)
+""".format(rows="\n".join(rows), total=total, uploads=uploads, handouts=handouts, count=count,
+           forbidden_begin=forbidden.MARK_BEGIN, forbidden_end=forbidden.MARK_END))
 
 
 # --------------------------------------------------------------------------- audit

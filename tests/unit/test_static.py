@@ -122,9 +122,6 @@ def test_a_torch_op_imported_by_name_gets_its_own_label(name, label):
     assert labels("from torch import %s\n" % name) == [label]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "static.findings keeps one label per import statement (the loop over its names overwrites `label`): "
-    "`from torch.nn import LSTM, GRU` reports torch.nn.GRU only"))
 def test_every_forbidden_name_of_one_import_is_reported():
     assert labels("from torch.nn import LSTM, GRU\n") == ["torch.nn.GRU", "torch.nn.LSTM"]
 

@@ -322,3 +322,15 @@ def test_scratch_of_a_submission_with_nothing_found_is_empty(tmp_path, scratch_o
     scratch = scratch_of(submission.locate(str(tmp_path / "missing"), ["rnn_layers"]))
     assert os.listdir(scratch) == []
 
+
+
+def test_the_static_scan_reads_a_file_with_a_byte_order_mark(tmp_path):
+    """What vet accepts, the scan reads too: a BOM file's forbidden line is still reported."""
+    from autograder.engine import static
+
+    path = tmp_path / "rnn_layers.py"
+    path.write_bytes(b"\xef\xbb\xbfimport torch\ndef f(x):\n    return torch.nn.LSTM(3, 4)\n")
+    statuses = submission.locate(str(tmp_path), ["rnn_layers"])
+    assert statuses["rnn_layers"].error is None
+    notes, _ = static.attach(statuses, {})  # f is no graded function: its finding becomes a note
+    assert any("line 3" in n and "LSTM" in n for n in notes), notes
