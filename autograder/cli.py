@@ -211,6 +211,9 @@ def main(argv=None):
     be.add_argument("rest", nargs="*", help="options for tools/bench.py")
     be.set_defaults(func=cmd_bench)
     argv = list(argv) if argv is not None else sys.argv[1:]
+    for stream in (sys.stdout, sys.stderr):  # text that came from student code must never stop a verb
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     if argv[:1] == ["bench"]:  # everything after it is tools/bench.py's (argparse would read its options)
         return cmd_bench(argparse.Namespace(rest=argv[1:]))
     args = p.parse_args(argv)

@@ -247,7 +247,7 @@ def test_fork_loop_fails_inside_the_worker(plans, tmp_path):
 @root_only
 def test_grader_files_and_solutions_are_not_readable(plans, tmp_path):
     paths = [os.path.join(ROOT, "solutions", "rnn_layers.py"), os.path.join(ROOT, "autograder", "parts", "rnn_layers.py"),
-             os.path.join(ROOT, "autograder", "runner.py"), os.path.join(ROOT, "tests", "helpers.py")]
+             os.path.join(ROOT, "autograder", "engine", "runner.py"), os.path.join(ROOT, "tests", "helpers.py")]
     body = ("for p in %r:\n"
             "    try:\n        open(p).read()\n    except OSError:\n        continue\n"
             "    return W[x], (x, W.shape[0])  # read a grader file: 'succeeds'\n"

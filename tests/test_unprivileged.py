@@ -126,16 +126,16 @@ def _the_attempts_fail(kit, work, other):
         if done:
             raise RuntimeError('succeeded: %%s' %% done)
         """) % {"sol": os.path.join(kit, "solutions", "rnn_layers.py"),
-                "code": os.path.join(kit, "autograder", "results.py"),
+                "code": os.path.join(kit, "autograder", "engine", "results.py"),
                 "beside": os.path.join(os.path.dirname(kit), "planted.txt"), "other": other.pid}
     sub = make_variant(os.path.join(work, "sub"), "rnn_layers.py", [
         ("    # BEGIN SOLUTION\n    out = W[x]", "    # BEGIN SOLUTION\n" + textwrap.indent(attempts, "    ")
          + "    out = W[x]")])
     give(work)
-    before = open(os.path.join(kit, "autograder", "results.py")).read()
+    before = open(os.path.join(kit, "autograder", "engine", "results.py")).read()
     r, data = grade(kit, sub)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert open(os.path.join(kit, "autograder", "results.py")).read() == before
+    assert open(os.path.join(kit, "autograder", "engine", "results.py")).read() == before
     assert not os.path.exists(os.path.join(os.path.dirname(kit), "planted.txt"))
     scores = visible_scores(data)
     assert all(got == best for name, (got, best) in scores.items()), scores  # every attempt failed

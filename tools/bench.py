@@ -384,6 +384,7 @@ def _setups(layer, sizes, dtype, device):
     """(ref_fwd, ref_fwdbwd, torch_fwd, torch_fwdbwd, agreement) closures for one layer."""
     import torch
 
+    from autograder import paths
     from autograder.engine import speed
     from autograder.engine.compare import relative_error
 
@@ -402,12 +403,12 @@ def _setups(layer, sizes, dtype, device):
         Wx, Wh, b = randn(D, G * H, scale=D ** -0.5), randn(H, G * H, scale=H ** -0.5), randn(G * H, scale=0.1)
         dh = randn(N, T, H)
         if layer == "rnn":
-            mod = speed.reference_module("rnn_layers")
+            mod = speed.reference_module(os.path.join(paths.SOLUTIONS, "rnn_layers.py"))
             fwd, bwd = mod.rnn_forward, mod.rnn_backward
             m = torch.nn.RNN(D, H, nonlinearity="tanh", batch_first=True, dtype=dtype, device=device)
             perm = torch.arange(H, device=device)
         else:
-            mod = speed.reference_module("lstm_layers")
+            mod = speed.reference_module(os.path.join(paths.SOLUTIONS, "lstm_layers.py"))
             fwd, bwd = mod.lstm_forward, mod.lstm_backward
             m = torch.nn.LSTM(D, H, batch_first=True, dtype=dtype, device=device)
             perm = torch.cat([torch.arange(j * H, (j + 1) * H, device=device) for j in (0, 1, 3, 2)])  # i,f,g,o
@@ -439,7 +440,7 @@ def _setups(layer, sizes, dtype, device):
         q, K, V = randn(N, E), randn(N, L, E), randn(N, L, E)
         Wq, Wk, Wv, Wo = (randn(E, E, scale=E ** -0.5) for _ in range(4))
         dh = randn(N, E)
-        mod = speed.reference_module("attention")
+        mod = speed.reference_module(os.path.join(paths.SOLUTIONS, "attention.py"))
         fwd, bwd = mod.multihead_attention_forward, mod.multihead_attention_backward
         m = torch.nn.MultiheadAttention(E, heads, bias=False, batch_first=True, dtype=dtype, device=device)
         with torch.no_grad():

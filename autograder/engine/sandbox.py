@@ -246,7 +246,7 @@ def sweep_user(uid, everywhere=False):
     remove_user_ipc(uid)
 
 
-KIT_SECRETS = ("autograder", "solutions", "tests", ".git", "dist", "handouts", "instructor_tests")
+KIT_SECRETS = ("autograder", "solutions", "tests", ".git", "dist", "handouts", "instructor_tests", "tools")
 
 
 def hide_from_sandbox(root, secret_names=KIT_SECRETS):
@@ -260,8 +260,8 @@ def hide_from_sandbox(root, secret_names=KIT_SECRETS):
     mode = os.stat(root).st_mode & 0o7777
     os.chmod(root, (mode & ~0o006) | 0o001)
     for name in secret_names:
-        path = os.path.join(root, name)
-        if os.path.isdir(path) and not os.path.islink(path):
+        path = os.path.realpath(os.path.join(root, name))  # a link's target, never the link
+        if os.path.isdir(path):
             os.chmod(path, os.stat(path).st_mode & 0o7770)
 
 
@@ -312,7 +312,9 @@ def private_paths(kit=None):
     """Everything a worker of this process must not see: the secrets of the kit (its folder, or None)
     and PRIVATE_PATHS."""
     secrets = {os.path.join(kit, name) for name in KIT_SECRETS} if kit is not None else set()
-    return sorted(secrets | {os.path.abspath(p) for p in PRIVATE_PATHS})
+    paths = secrets | {os.path.abspath(p) for p in PRIVATE_PATHS}
+    # A secret folder may be a link (solutions/ -> a private checkout): what it points at is covered too
+    return sorted(paths | {os.path.realpath(p) for p in paths})
 
 
 def _source(name):

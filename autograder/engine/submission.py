@@ -29,7 +29,10 @@ MAX_FILES = 64
 SKIP_DIRS = {"__MACOSX", "__pycache__"}
 # The kit's own top-level names in the worker: its package, the reference solutions, and the
 # modules the worker's bootstrap registers (sandbox.BOOTSTRAP).
-KIT_MODULES = (__package__.split(".")[0], "solutions", "_ag_wire", "_ag_worker")
+# Both of the engine's package names (the kit's, the student release's), so that the public checker and
+# Gradescope refuse the same files.
+KIT_MODULES = tuple(dict.fromkeys((__package__.split(".")[0], "autograder", "checker", "solutions", "_ag_wire",
+                                   "_ag_worker")))
 
 
 @dataclass

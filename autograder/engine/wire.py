@@ -216,12 +216,21 @@ def _check_json_size(header):
         raise WireError("the header is nested %d brackets deep (at most %d)" % (depth, MAX_JSON_DEPTH))
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(text):
+    """text as valid Unicode: JSON's escapes can carry lone surrogates ("\\ud800"), which no UTF-8 writer
+    (a results.json, the terminal, a class summary) accepts; each becomes U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)  # json.loads joins the valid pairs: what is left is alone
+
+
 def _text(node, key, limit):
-    """node[key], a string, cut to `limit` characters."""
+    """node[key], a string, cut to `limit` characters, as valid Unicode (_clean)."""
     value = node.get(key)
     if type(value) is not str:
         raise WireError("%r of a %r value is not a string" % (key, node.get("t")))
-    return value[:limit]
+    return _clean(value[:limit])
 
 
 def decode(header, payload, make_tensor=None):
@@ -286,7 +295,7 @@ def decode(header, payload, make_tensor=None):
             items = node.get("items")
             if type(items) is not dict or len(items) > MAX_ITEMS:
                 raise WireError("bad dict")
-            return {k: dec(v, depth + 1) for k, v in items.items()}
+            return {_clean(k[:MAX_STR]): dec(v, depth + 1) for k, v in items.items()}
         if t == "int":
             try:
                 return int(_text(node, "v", 400))

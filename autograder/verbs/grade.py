@@ -134,12 +134,12 @@ def command(args):
         if args.output:
             write(outcome, args.output)
         return 1
+    if args.output:  # first: whatever the terminal does with the table, Gradescope gets its results
+        write(outcome, args.output)
     print(results.table(outcome.report))
     if outcome.extra.files:
         print(instructor.table(outcome.extra))
     if args.verbose and outcome.report.score < outcome.report.max_score:
         print()
         print(results.details(outcome.report))
-    if args.output:
-        write(outcome, args.output)
     return 0

@@ -431,7 +431,7 @@ def write(outdir, view):
     w.writerow([csv_cell(c) for c in header])
     w.writerows([c if number else csv_cell(c) for c, number in zip(row, numeric)] for row in rows)
     paths = [os.path.join(outdir, "scores.csv")]
-    write_private(paths[0], buf.getvalue().encode())
+    write_private(paths[0], buf.getvalue().encode("utf-8", "backslashreplace"))
     png_path = os.path.join(outdir, "histogram.png")
     totals = [r["score"] for r in view["records"] if r["status"] == "graded"]
     png = None
@@ -447,7 +447,7 @@ def write(outdir, view):
     elif os.path.exists(png_path):
         os.unlink(png_path)
     write_json(s, os.path.join(outdir, "summary.json"))
-    write_private(os.path.join(outdir, "summary.md"), markdown(s).encode())
+    write_private(os.path.join(outdir, "summary.md"), markdown(s).encode("utf-8", "backslashreplace"))
     return paths[:1] + [os.path.join(outdir, "summary.md"), os.path.join(outdir, "summary.json")] + paths[1:]
 
 
