@@ -55,8 +55,7 @@ def cuda_available():
 PUBLIC_INPUTS = ("fresh", "fixed")
 
 
-def build_plan(functions, device="auto", seed=None, public_inputs="fresh", *, library=(), reference=None,
-               kit=None):
+def build_plan(functions, device="auto", seed=None, public_inputs="fresh", *, kit, library=(), reference=None):
     """Make inputs and oracle outputs for every case of `functions`.
 
     device: "cpu" (CPU cases only), "cuda" (CPU and CUDA cases; CUDA must exist) or "auto"
@@ -67,7 +66,8 @@ def build_plan(functions, device="auto", seed=None, public_inputs="fresh", *, li
     public checker and for tests that compare its messages with the grader's). See case_seed.
     library: further GradedFunctions a check may call without being graded (a backward's forward when
     only the backward is graded); `functions` win over them by name. reference: the folder of the
-    reference solutions the vectorisation checks time (speed.py; None: no such checks). kit: Plan.kit.
+    reference solutions the vectorisation checks time (speed.py; None: no such checks). kit: Plan.kit, which
+    every caller names (None only where there is no kit to hide): a forgotten kit would hide nothing.
     The kit's own verbs build plans with registry.plan, which fills library, reference and kit in.
     """
     functions = list(functions)
