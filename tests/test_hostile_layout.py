@@ -214,16 +214,23 @@ def assert_nothing_leaked(data, instructor=False):
         assert len(mine) == 1 and mine[0]["score"] == 1.0, mine
 
 
+def _snooping_kit(top):
+    """(kit, secret files, secret dirs, control): a real kit copied under top, with an instructor test that
+    snoops and a file in each secret folder."""
+    kit = _real_kit_copy(top)
+    with open(os.path.join(kit, "instructor_tests", "test_snoop.py"), "w") as f:
+        f.write(INSTRUCTOR_TEST)
+    files, dirs, control = _fake_secrets(kit)
+    return kit, files, dirs, control
+
+
 @pytest.fixture(scope="module")
 def kit_copy():
     """(top, kit, secret files, secret dirs, control): a copy of the kit that `python -m autograder` runs from
     (cwd), with an instructor test of its own, all of it open to others as a fresh clone is."""
     top = _scratch_top("ag-hostile-layout-")
     try:
-        kit = _real_kit_copy(top)
-        with open(os.path.join(kit, "instructor_tests", "test_snoop.py"), "w") as f:
-            f.write(INSTRUCTOR_TEST)
-        files, dirs, control = _fake_secrets(kit)
+        kit, files, dirs, control = _snooping_kit(top)
         files.append(os.path.join(kit, "instructor_tests", "test_snoop.py"))
         files.append(os.path.join(kit, "autograder", "registry.py"))
         files.append(os.path.join(kit, "solutions", "lstm_layers.py"))
@@ -515,10 +522,7 @@ FORGETFUL = {
 def test_the_harness_sees_the_leak_when_the_kits_code_forgets_its_kit(road):
     top = _scratch_top("ag-forgetful-kit-")
     try:
-        kit = _real_kit_copy(top)
-        with open(os.path.join(kit, "instructor_tests", "test_snoop.py"), "w") as f:
-            f.write(INSTRUCTOR_TEST)
-        files, dirs, control = _fake_secrets(kit)
+        kit, files, dirs, control = _snooping_kit(top)
         rel, old, new = FORGETFUL[road]
         path = os.path.join(kit, rel)
         with open(path) as f:
