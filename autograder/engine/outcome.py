@@ -44,6 +44,7 @@ class FunctionResult:
     checks: List[CheckResult] = field(default_factory=list)
     forbidden: List[str] = field(default_factory=list)  # forbidden APIs seen at run time
     static: List[str] = field(default_factory=list)  # lines of its source naming a forbidden API
+    notes: List[str] = field(default_factory=list)  # what its checks alone do not say (a failing function it calls)
 
     @property
     def max_score(self):

@@ -8,6 +8,7 @@ grades are published, when a separate 0-point entry per function reveals their m
 import json
 
 from . import archive
+from .feedback import NOT_CREDITED
 
 MAX_OUTPUT_CHARS = 8000  # bytes of JSON per test entry, and for the notes: results.json stays far under
 # Gradescope's 1 MB whatever the student prints, raises or names (a character may take 12 bytes in JSON)
@@ -34,36 +35,78 @@ def fmt_points(x):
     return ("%.2f" % x).rstrip("0").rstrip(".")
 
 
-def function_output(fr, show_hidden):
-    """Every check of one function; failures that share a reason are reported once."""
-    lines = []
-    if fr.forbidden:
-        lines.append(fr.first_failure())
-    lines += ["Static check: " + text for text in fr.static]
-    groups = {}  # message -> labels of the failed checks that gave it
+HIDDEN_LATER = "details are shown after grades are published"
+
+
+def _entries(fr, show_hidden):
+    """What function_output lists, in order: (kind, labels, message). kind: "note", "pass", "fail",
+    "hidden" (a failed hidden check whose details wait) or "not credited" (a check that counts only beside
+    another that passed: nothing is wrong with it in itself). Failures that share a message are one entry,
+    whose labels are every check that gave it."""
+    out = [("note", [], fr.first_failure())] if fr.forbidden else []
+    out += [("note", [], "Static check: " + text) for text in fr.static]
+    out += [("note", [], "Note: " + text) for text in fr.notes]
+    by_message = {}
     for c in fr.checks:
         label = c.name + (" [hidden]" if c.hidden else "")
         if c.passed:
-            lines.append("PASS  %s" % label)
+            out.append(("pass", [label], ""))
+        elif c.message == NOT_CREDITED:
+            out.append(("not credited", [label], "counts once another check of this function passes"))
         elif c.hidden and not show_hidden:
-            lines.append("FAIL  %s (details are shown after grades are published)" % label)
-        elif c.message in groups:
-            groups[c.message].append(c.short)
-            lines.append(None)  # placeholder: reported with the first check of its group
+            out.append(("hidden", [label], HIDDEN_LATER))
+        elif c.message in by_message:
+            by_message[c.message][1].append(c.short + (" [hidden]" if c.hidden else ""))
         else:
-            groups[c.message] = [label]
-            lines.append(c.message)
+            by_message[c.message] = ("fail", [label], c.message)
+            out.append(by_message[c.message])
+    return out
+
+
+def function_output(fr, show_hidden, markdown=False):
+    """Every check of one function, as text (the terminal, the public checker) or as Markdown (Gradescope:
+    a short first line, then each check). Failures that share a reason are reported once, every check
+    named in brackets."""
+    entries = _entries(fr, show_hidden)
+    if not markdown:
+        lines = []
+        for kind, labels, message in entries:
+            if kind == "note":
+                lines.append(message)
+            elif kind == "pass":
+                lines.append("PASS  %s" % labels[0])
+            elif kind in ("hidden", "not credited"):
+                lines.append("%s  %s (%s)" % ("FAIL" if kind == "hidden" else "NOT CREDITED", labels[0], message))
+            else:
+                same = " [and, for the same reason: %s]" % "; ".join(labels[1:]) if len(labels) > 1 else ""
+                lines.append("FAIL  %s%s\n      %s" % (labels[0], same, message.replace("\n", "\n      ")))
+        return "\n".join(lines)
+    failed = sum(len(labels) for kind, labels, _ in entries if kind in ("fail", "hidden"))
+    total = sum(len(labels) for kind, labels, _ in entries if kind != "note")
+    first = fr.first_failure(show_hidden).split("\n")[0]
+    head = ("**Every check passed (%d).**" % total if not failed and not fr.forbidden else
+            "**%d of %d checks failed.** %s" % (failed, total, _md_text(first)) if failed else
+            "**0 points.** %s" % _md_text(first))
+    parts = [head]
+    for kind, labels, message in entries:
+        named = ", ".join("`%s`" % label.replace("`", "'") for label in labels)
+        if kind == "note":
+            parts.append(_md_text(message))
+        elif kind == "pass":
+            parts.append("PASS %s" % named)
+        elif kind in ("hidden", "not credited"):
+            parts.append("%s %s: %s" % ("**FAIL**" if kind == "hidden" else "NOT CREDITED", named, message))
+        else:
+            parts.append("**FAIL** %s\n\n%s" % (named, "\n".join("    " + line for line in message.split("\n"))))
+    return "\n\n".join(parts)
+
+
+def _md_text(text):
+    """Text shown as Markdown prose: what could start a construct (headings, lists, HTML, code) escaped."""
     out = []
-    for line in lines:
-        if line is None:
-            continue
-        if line in groups:
-            labels = groups[line]
-            head = labels[0] + (" (and %s: same reason)" % ", ".join(labels[1:]) if len(labels) > 1 else "")
-            out.append("FAIL  %s\n      %s" % (head, line.replace("\n", "\n      ")))
-        else:
-            out.append(line)
-    return "\n".join(out)
+    for ch in text:
+        out.append("\\" + ch if ch in "\\`*_[]<>#|" else ch)
+    return "".join(out).replace("\n", "  \n")
 
 
 def gradescope(report, visibility=None, hidden_details="after_published"):
@@ -73,13 +116,20 @@ def gradescope(report, visibility=None, hidden_details="after_published"):
     hidden_details: the visibility of the entries that explain failed hidden checks.
     """
     tests = []
+    files = list(dict.fromkeys(fr.fn.file for fr in report.functions))
     for fr in report.functions:
         fn = fr.fn
+        # numbered in the handout's order: file, then function within it (Gradescope sorts by it)
+        number = "%d.%d" % (files.index(fn.file) + 1,
+                            [f.fn.name for f in report.functions if f.fn.file == fn.file].index(fn.name) + 1)
         tests.append({
             "name": "%s (%s.py)" % (fn.name, fn.file),
+            "number": number,
             "score": fr.score,
             "max_score": fr.max_score,
-            "output": clip(function_output(fr, show_hidden=False)),
+            "status": "passed" if fr.score >= fr.max_score else "failed",
+            "output": clip(function_output(fr, show_hidden=False, markdown=True)),
+            "output_format": "md",
             "visibility": (visibility or {}).get(fn.name, "visible"),
             "tags": [fn.name, fn.file],
         })
@@ -87,10 +137,13 @@ def gradescope(report, visibility=None, hidden_details="after_published"):
         if hidden_failed:
             tests.append({
                 "name": "%s (%s.py): hidden checks, details" % (fn.name, fn.file),
+                "number": number + ".1",
                 "score": 0.0,
                 "max_score": 0.0,
-                "output": clip("\n".join("FAIL  %s\n      %s" % (c.name, c.message.replace("\n", "\n      "))
-                                          for c in hidden_failed)),
+                "status": "failed",
+                "output": clip("\n\n".join("**FAIL** `%s`\n\n%s" % (
+                    c.name, "\n".join("    " + line for line in c.message.split("\n"))) for c in hidden_failed)),
+                "output_format": "md",
                 "visibility": hidden_details,
                 "tags": [fn.name, fn.file, "hidden-details"],
             })

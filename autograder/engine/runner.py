@@ -145,6 +145,7 @@ def grade(submission, plan, limits=None, budget=None):
         session.close()
         notes += release(user, session.layers)
         shutil.rmtree(scratch, ignore_errors=True)
+    _note_failing_callees(statuses, results)
     for fn in fns:
         t = touched[fn.name]
         if t["modified"]:
@@ -234,11 +235,43 @@ def evaluate(prep, resp, touched, res):
     values, problem = unpack(fn, last.get("value"))
     if problem:
         return result(False, problem + fwd_note, False)
-    for name in fn.outputs:
-        problem = _check_output(fn, name, values[name], prep, res)
-        if problem:
-            return result(False, problem[0] + fwd_note, problem[1])
-    return result(True)
+    problems = [(name, p) for name, p in ((n, _check_output(fn, n, values[n], prep, res)) for n in fn.outputs) if p]
+    if not problems:
+        return result(True)
+    (_, (message, value_mismatch)), others = problems[0], problems[1:]
+    if others:  # every wrong output is named: one wrong gradient and all of them wrong are different bugs
+        message += "\nAlso wrong: %s." % "; ".join("%s (%s)" % (n, _gist(n, p[0])) for n, p in others)
+        if len(problems) == len(fn.outputs) > 2:
+            message += ("\nEvery output is wrong: look first at what they all share (in a backward pass, the "
+                        "gradient flowing into the pre-activation).")
+    return result(False, message + fwd_note, value_mismatch)
+
+
+def _note_failing_callees(statuses, results):
+    """A function that failed and calls another graded function of its file that failed too (rnn_forward
+    on rnn_step_forward) is told so: fixing the one it builds on comes first."""
+    failed = {name for name, fr in results.items() if any(not c.passed for c in fr.checks)}
+    for fr in results.values():
+        st = statuses.get(fr.fn.file)
+        if fr.fn.name not in failed or st is None or st.error or not st.path:
+            continue
+        try:
+            with open(st.path, encoding="utf-8-sig") as f:  # vetted: UTF-8 text under the size limit
+                called = static.calls(f.read()).get(fr.fn.name, set())
+        except (OSError, UnicodeDecodeError):
+            continue
+        for name in sorted(called & failed - {fr.fn.name}):
+            if results[name].fn.file == fr.fn.file:
+                fr.notes.append("%s calls your %s, which fails its own checks: fix %s first."
+                                % (fr.fn.name, name, name))
+
+
+def _gist(name, message):
+    """The first line of an output's problem without its name and hints: "largest relative error 3.1e-01 ..."."""
+    line = message.split("\n")[0]
+    line = line[len(name):].lstrip(" :") if line.startswith(name) else line
+    line = line[len("is wrong: "):] if line.startswith("is wrong: ") else line
+    return line if len(line) <= 90 else line[:87] + "..."
 
 
 def _check_output(fn, name, got, prep, res=None):

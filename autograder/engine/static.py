@@ -359,3 +359,14 @@ def findings(source):
             owner[lines[i]] = name
             i += 1
     return sorted({(owner.get(line), line, label) for line, label in out}, key=lambda f: (f[1], f[2]))
+
+
+def calls(source):
+    """{top-level function: names of the functions it calls by plain name}, of a source that parses
+    ({} otherwise): which of a file's own functions each one builds on (rnn_forward on rnn_step_forward)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    return {node.name: {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+            for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}

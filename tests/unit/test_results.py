@@ -132,7 +132,12 @@ def test_entries_are_named_after_the_function_and_its_file(fr):
 def test_a_hidden_failure_shows_pass_fail_only_in_the_visible_entry(mixed):
     visible = by_name(results.gradescope(mixed))["hidden_fail (rnn_layers.py)"]
     assert "SECRET" not in visible["output"]
-    assert "FAIL  float64, medium (y) [hidden] (details are shown after grades are published)" in visible["output"]
+    assert "**FAIL** `float64, medium (y) [hidden]`: details are shown after grades are published" in visible["output"]
+    assert visible["output_format"] == "md" and visible["status"] == "failed"
+    # the plain text of the same entry (the terminal, the public checker)
+    plain = results.function_output(mixed.functions[[f.fn.name for f in mixed.functions].index("hidden_fail")],
+                                    show_hidden=False)
+    assert "FAIL  float64, medium (y) [hidden] (details are shown after grades are published)" in plain
 
 
 def test_a_hidden_failure_is_explained_in_a_zero_point_entry_of_the_chosen_visibility(mixed):
@@ -141,7 +146,7 @@ def test_a_hidden_failure_is_explained_in_a_zero_point_entry_of_the_chosen_visib
     assert details["score"] == 0 and details["max_score"] == 0
     assert details["visibility"] == "after_due_date"
     assert "hidden-details" in details["tags"]
-    assert "FAIL  float64, medium (y)\n      SECRET hidden message" in details["output"]
+    assert "**FAIL** `float64, medium (y)`\n\n    SECRET hidden message" in details["output"]
 
 
 def test_no_details_entry_without_a_failed_hidden_check(fr):
@@ -257,7 +262,7 @@ def test_checks_failing_for_the_same_reason_are_reported_once(fr):
               chk(False, "same", name="float32, small (c)"), chk(False, "other", name="medium (d)")]
     out = results.function_output(fr(checks), show_hidden=False)
     assert out.split("\n") == [
-        "FAIL  float64, small (a) (and float32, small: same reason)",
+        "FAIL  float64, small (a) [and, for the same reason: float32, small]",
         "      same",
         "PASS  ok (b)",
         "FAIL  medium (d)",
@@ -327,3 +332,38 @@ def test_details_cover_the_failing_functions_only(mixed):
 
 def test_details_of_a_perfect_report_are_empty(fr):
     assert results.details(report(fr([chk(True)]))) == ""
+
+
+def test_each_label_of_a_group_stays_one_item(fr):
+    """Labels hold commas ("float32, small"): the group's labels are separated by semicolons, not commas."""
+    checks = [chk(False, "same", name="float64, small (a)"), chk(False, "same", name="float32, small (b)"),
+              chk(False, "same", name="float32, large pre-activations (c)")]
+    first = results.function_output(fr(checks), show_hidden=False).split("\n")[0]
+    assert first == "FAIL  float64, small (a) [and, for the same reason: float32, small; float32, large pre-activations]"
+
+
+def test_a_check_not_credited_is_not_shown_as_a_failure(fr):
+    from autograder.engine.feedback import NOT_CREDITED
+
+    out = results.function_output(fr([chk(False, "wrong"), chk(False, NOT_CREDITED, name="inputs left unchanged")]),
+                                  show_hidden=False)
+    assert "NOT CREDITED  inputs left unchanged (counts once another check of this function passes)" in out
+    assert "FAIL  inputs left unchanged" not in out
+
+
+def test_gradescope_entries_are_markdown_numbered_in_handout_order_with_a_status(fr):
+    a = fr([chk(True)], name="rnn_step_forward", file="rnn_layers")
+    b = fr([chk(False, "h is wrong: *not* `code`\n# not a heading", name="float64, small (x)")], name="rnn_forward",
+           file="rnn_layers")
+    c = fr([chk(True)], name="lstm_forward", file="lstm_layers")
+    doc = results.gradescope(report(a, b, c))
+    gradescope_schema.check(doc)
+    entries = doc["tests"]
+    assert [t["number"] for t in entries] == ["1.1", "1.2", "2.1"]
+    assert [t["status"] for t in entries] == ["passed", "failed", "passed"]
+    assert all(t["output_format"] == "md" for t in entries)
+    assert entries[0]["output"].startswith("**Every check passed (1).**")
+    out = entries[1]["output"]
+    assert out.startswith("**1 of 1 checks failed.** ")
+    # the student's words sit in an indented code block: no Markdown of theirs is rendered
+    assert "\n\n    h is wrong: *not* `code`\n    # not a heading" in out

@@ -77,3 +77,45 @@ def test_an_answer_no_check_foresaw_costs_that_check_only(make_fn, monkeypatch):
     check = runner.run_check(_Session({"steps": []}), prep, {"modified": set()}, FunctionResult(fn), {})
     assert not check.passed
     assert "could not read what %s returned (KeyError" % fn.name in check.message
+
+
+def test_every_wrong_output_is_named(make_fn):
+    """One wrong gradient and all of them wrong are different bugs: each wrong output is named."""
+    fn = make_fn(returns=("dx", "dWx", "db"))
+    x = torch.ones(2, 3, dtype=torch.float64)
+    prep = Prepared(fn, fn.cases[0], 1, {"x": x, "h": x}, {"x": x, "h": x},
+                    {"dx": x.clone(), "dWx": x.clone(), "db": x.clone()}, fresh=True)
+    right, wrong = x.clone(), x * 3
+
+    def answer(*values):
+        return {"steps": [{"ok": True, "value": tuple(Received(v, "cpu", False) for v in values)}]}
+
+    one = evaluate(prep, answer(right, wrong, right))
+    assert not one.passed and one.message.startswith("dWx is wrong") and "Also wrong" not in one.message
+    two = evaluate(prep, answer(right, wrong, wrong))
+    assert "\nAlso wrong: db (largest relative error" in two.message and "Every output" not in two.message
+    every = evaluate(prep, answer(wrong, wrong, wrong))
+    assert "Also wrong: dWx (" in every.message and "; db (" in every.message
+    assert "Every output is wrong" in every.message
+
+
+def test_a_failing_function_is_told_when_a_function_it_calls_fails_too(make_fn, tmp_path):
+    from autograder.engine import submission
+    from autograder.engine.outcome import CheckResult
+
+    (tmp_path / "rnn_layers.py").write_text(
+        "def rnn_step_forward(x, h):\n    return x\n\n"
+        "def rnn_forward(x, h):\n    return rnn_step_forward(x, h)\n\n"
+        "def rnn_backward(x, h):\n    return rnn_step_forward(x, h)\n")
+    statuses = submission.locate(str(tmp_path), ["rnn_layers"])
+
+    def result(name, passed):
+        return FunctionResult(make_fn(name=name), [CheckResult("c", False, 1.0, passed, "" if passed else "x")])
+
+    results = {"rnn_step_forward": result("rnn_step_forward", False), "rnn_forward": result("rnn_forward", False),
+               "rnn_backward": result("rnn_backward", True)}
+    runner._note_failing_callees(statuses, results)
+    assert results["rnn_forward"].notes == [
+        "rnn_forward calls your rnn_step_forward, which fails its own checks: fix rnn_step_forward first."]
+    assert results["rnn_backward"].notes == []  # it passes: nothing to say
+    assert results["rnn_step_forward"].notes == []
