@@ -6,8 +6,10 @@ Sources: handouts/notebooks/NN_name.py, jupytext "percent" files in otter-grader
 (solutions and written answers inside otter's markers). For each one this writes:
 - the master notebook, and otter's output for it (student and autograder versions), under --work;
 - the student notebook into --out (dist/handouts/), beside what the notebooks need in the
-  student's folder: data/ (the texts), notebook_checks.py (their bridge to check.py) and
-  export_answers.py (the written answers as a PDF, offline);
+  student's folder: data/ (the texts), notebook_checks.py (their bridge to check.py),
+  export_answers.py (the written answers as a PDF, offline) and requirements.txt (everything a
+  student installs, in one `pip install -r requirements.txt`). Otter's first cell of each student
+  notebook is replaced by one that checks those packages first (see first_cell);
 - the notebook autograder (otter's autograder notebook with its tests) under --work/NAME/autograder,
   for instructors only.
 Then it proves that no student notebook holds a line of any solution: the master notebooks'
@@ -16,6 +18,7 @@ solution blocks and the fenced regions of solutions/*.py.
 import argparse
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +32,22 @@ sys.path.insert(0, ROOT)
 from autograder.verbs import release  # noqa: E402  (the same solution lines the release audit uses)
 
 SOURCES = os.path.join(HERE, "notebooks")
+STUDENT = os.path.join(HERE, "student")  # shipped as they are beside the student notebooks
+REQUIREMENTS = os.path.join(STUDENT, "requirements.txt")
+# What the first cell of a student notebook checks, for each package of REQUIREMENTS: the module it
+# imports as (None: nothing to check from inside a running notebook) and what needs it. Without
+# one that RUN needs, the cell stops with the install command; without another, it says what is
+# missing and the notebook goes on.
+RUN = "running the notebooks"
+PACKAGES = {
+    "torch": ("torch", RUN),
+    "matplotlib": ("matplotlib", RUN),
+    "jupyter": (None, RUN),
+    "otter-grader": ("otter", "the grader.check(...) cells"),
+    "nbformat": ("nbformat", "export_answers.py"),
+    "pypandoc_binary": ("pypandoc", "export_answers.py"),
+    "typst": ("typst", "export_answers.py"),
+}
 KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
 MIN_LINE = 12  # shorter lines ("return h", "# (N, H)") are too common to prove a leak
 
@@ -75,6 +94,85 @@ def leaks(student, secret):
     return sorted(s for s in secret if s in body)
 
 
+def requirement_names(path=REQUIREMENTS):
+    """The package names of a requirements file, in order (markers and versions left out)."""
+    names = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if line and not line.startswith("-"):
+                name = re.split(r"[\s<>=!~;\[]", line, maxsplit=1)[0]
+                if name not in names:
+                    names.append(name)
+    return names
+
+
+FIRST_CELL = '''# Run this cell first: it checks that this Python has what the assignment needs, then starts
+# the checks (otter-grader). Everything installs with one command: pip install -r requirements.txt
+import importlib.util, sys
+
+NEEDED = {{  # pip name: (module, what needs it)
+{needed}}}
+RUN = {run!r}
+
+
+class MissingPackages(ModuleNotFoundError):
+    def _render_traceback_(self):  # IPython shows the message alone, not a traceback
+        return ["MissingPackages: " + str(self)]
+
+
+missing = [name for name, (module, _) in NEEDED.items() if importlib.util.find_spec(module) is None]
+if missing or sys.version_info < (3, 10):
+    how = ("Install everything with one command, in a terminal in this notebook's folder, with this "
+           "Python (%s):\\n    pip install -r requirements.txt\\nor in a notebook cell: "
+           "%%pip install -r requirements.txt\\nthen restart the kernel and run this cell again."
+           % sys.executable)
+    if sys.version_info < (3, 10):
+        raise MissingPackages("this is Python %d.%d; the assignment needs Python 3.10 or newer. %s"
+                              % (sys.version_info[:2] + (how,)))
+    print("Missing: " + "; ".join("%s (for %s)" % (name, NEEDED[name][1]) for name in missing))
+    print(how)
+    if any(NEEDED[name][1] == RUN for name in missing):
+        raise MissingPackages("this notebook cannot run without %s: pip install -r requirements.txt"
+                              % ", ".join(name for name in missing if NEEDED[name][1] == RUN))
+
+try:
+    import notebook_checks  # the public checks, from check.py in this folder
+    notebook_checks.short_errors()  # an unwritten function: one line; a failing check: its report
+except ImportError:
+    print("notebook_checks.py is not in this folder: open the notebook in the folder of your .py files")
+
+if "otter-grader" in missing:
+    class grader:  # a stand-in until otter-grader is installed
+        @staticmethod
+        def check(question):
+            print("%s: not checked (otter-grader is missing): pip install -r requirements.txt" % question)
+else:
+    import otter
+    grader = otter.Notebook({notebook!r})
+'''
+
+
+def first_cell(name, requirements=REQUIREMENTS):
+    """The first cell of a student notebook, in place of otter's "Initialize Otter" cell: it checks
+    the packages of requirements.txt (PACKAGES says how), then starts otter as that cell did."""
+    names = requirement_names(requirements)
+    unknown = [n for n in names if n not in PACKAGES]
+    if unknown:
+        raise BuildError("%s names packages that build_notebooks.PACKAGES does not know: %s"
+                         % (requirements, ", ".join(unknown)))
+    needed = "".join("    %r: %r,\n" % (n, PACKAGES[n]) for n in names if PACKAGES[n][0] is not None)
+    return FIRST_CELL.format(needed=needed, run=RUN, notebook=name + ".ipynb")
+
+
+def replace_init_cell(student, name):
+    """Put first_cell in place of otter's init cell (the first cell, "# Initialize Otter")."""
+    init = student.cells[0] if student.cells else None
+    if init is None or init.cell_type != "code" or not text(init).startswith("# Initialize Otter"):
+        raise BuildError("the student version of %s does not start with otter's init cell" % name)
+    init.source = first_cell(name)
+
+
 def build_one(src, out, work):
     name = os.path.splitext(os.path.basename(src))[0]
     folder = os.path.join(work, name)
@@ -91,10 +189,11 @@ def build_one(src, out, work):
     if r.returncode != 0 or not os.path.exists(student_path):
         raise BuildError("otter assign failed on %s:\n%s%s" % (src, r.stdout[-3000:], r.stderr[-3000:]))
     student = nbformat.read(student_path, as_version=4)
+    replace_init_cell(student, name)
     found = leaks(student, solution_lines(master) | release.fenced_lines())
     if found:
         raise BuildError("the student version of %s holds solution lines:\n  %s" % (name, "\n  ".join(found[:10])))
-    shutil.copy(student_path, os.path.join(out, name + ".ipynb"))
+    nbformat.write(student, os.path.join(out, name + ".ipynb"))
     return name
 
 
@@ -109,8 +208,9 @@ def build(out=os.path.join(ROOT, "dist", "handouts"), work=os.path.join(ROOT, "d
     if os.path.isdir(data):
         shutil.rmtree(os.path.join(out, "data"), ignore_errors=True)
         shutil.copytree(data, os.path.join(out, "data"))
-    for path in sorted(glob.glob(os.path.join(HERE, "student", "*.py"))):
-        shutil.copy(path, out)
+    for path in sorted(glob.glob(os.path.join(STUDENT, "*"))):
+        if os.path.isfile(path) and path.endswith((".py", ".txt")):
+            shutil.copy(path, out)
     return names
 
 

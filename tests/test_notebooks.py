@@ -1,9 +1,13 @@
 """The notebooks, as students get them: otter-grader builds the student versions; each runs end to
 end in a student's folder against the reference solutions (HANDOUT_FAST=1: smaller training runs)
 and reaches the results it states; against the stubs the first failing cell shows the stub's
-message in one line; the written answers export to PDF offline; the student zip carries them.
+message in one line; notebook 01 runs section by section with rnn_layers.py alone; a failing
+grader.check shows the checker's report only; the first cell names missing packages and the one
+install command (requirements.txt); the written answers export to PDF offline; the student zip
+carries them.
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,28 +46,64 @@ def built(tmp_path_factory):
     return {"out": out, "work": work, "release": os.path.join(str(top / "release"), release.TOP)}
 
 
-def student_folder(built, dst, code=None):
-    """A student's folder: the release (stubs, check.py), the built handouts, and `code`'s .py files."""
+def student_folder(built, dst, code=None, files=None):
+    """A student's folder: the release (stubs, check.py), the built handouts, and `code`'s .py files
+    (only those named in `files`, when given; the stubs stay for the others)."""
     shutil.copytree(built["release"], dst)
     shutil.copytree(built["out"], dst, dirs_exist_ok=True)
     if code:
         for name in os.listdir(code):
-            if name.endswith(".py"):
+            if name.endswith(".py") and (files is None or name in files):
                 shutil.copy(os.path.join(code, name), dst)
     return dst
 
 
-def execute(folder, name, monkeypatch):
+def execute(folder, name, monkeypatch, allow_errors=False):
+    """Run a notebook as Run All does (or, allow_errors: every cell, as a student running it cell
+    by cell past a failing one); returns it with its outputs, and the error that stopped it."""
     monkeypatch.setenv("HANDOUT_FAST", "1")
     monkeypatch.setenv("RNN_ASSIGNMENT_DIR", folder)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(os.path.join(folder, name + ".ipynb"), as_version=4)
-    client = NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3", resources={"metadata": {"path": folder}})
+    client = NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3", allow_errors=allow_errors,
+                            resources={"metadata": {"path": folder}})
     try:
         client.execute()
     except CellExecutionError as e:
         return nb, e
     return nb, None
+
+
+def code_cells_by_section(nb):
+    """[(section, cell)] for every code cell: section is the number of the last "## N." heading
+    above it (0 before the first)."""
+    out, section = [], 0
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            m = re.search(r"^## (\d+)\.", cell.source, re.M)
+            section = int(m.group(1)) if m else section
+        elif cell.cell_type == "code":
+            out.append((section, cell))
+    return out
+
+
+def errors_of(cell):
+    return [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def shown_text(cell):
+    """What a cell shows: its printed text and its results' text/plain and text/html."""
+    parts = []
+    for o in cell.get("outputs", []):
+        parts.append(str(o.get("text", "")))
+        data = o.get("data", {})
+        parts += [str(data.get("text/plain", "")), str(data.get("text/html", ""))]
+    return "\n".join(parts)
+
+
+# what otter wraps around a failing test when it shows the test itself: never shown to students
+OTTER_FRAMING = ("Trying:", "Expecting nothing", "Failed example", "Test case failed", "Error at line",
+                 "PublicChecksFailed", "<BLANKLINE>")
 
 
 def test_there_are_four_notebooks_one_per_student_file():
@@ -104,6 +144,57 @@ def test_against_the_stubs_the_first_failure_is_the_stubs_message(built, name, t
     trace = "\n".join(errors[0].get("traceback", []))
     assert "not implemented yet" in trace, trace[-2000:]
     assert len(trace.splitlines()) <= 3, "a wall of traceback:\n" + trace[-2000:]
+    checks = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("grader.check(") and c.outputs]
+    assert checks, "no grader.check cell ran before the first failure"
+    for cell in checks:  # each failed: the checker's report, and nothing of otter's framing
+        text = shown_text(cell)
+        assert "not implemented yet" in text and "score" in text, text[-2000:]
+        assert not [f for f in OTTER_FRAMING if f in text], text[-2000:]
+
+
+# Notebook 01 with rnn_layers.py written and the other files still stubs: which functions the later
+# sections need that rnn_layers.py does not hold, and the error the results cell ends on.
+UNFINISHED = {"lstm_step_forward", "lstm_step_backward", "clip_grad_norm"}
+
+
+def test_notebook_01_runs_section_by_section_with_only_rnn_layers_written(built, tmp_path, monkeypatch):
+    folder = student_folder(built, str(tmp_path / "student"), SOLUTIONS, files={"rnn_layers.py"})
+    nb, _ = execute(folder, "01_rnn_gradients", monkeypatch, allow_errors=True)
+    cells = code_cells_by_section(nb)
+    failed = [(section, cell, errors_of(cell)[0]) for section, cell in cells if errors_of(cell)]
+    for section, cell, error in failed:
+        where = "section %d, cell:\n%s\n" % (section, cell.source[:300])
+        assert error["ename"] != "NameError", where + error["evalue"]  # a name a failed cell left undefined
+        if error["ename"] == "ResultsMissing":  # the results cell: it names what is missing, and where
+            assert cell is cells[-1][1], where
+            for missing in ("section 4", "section 5, LSTM", "section 6, clipping"):
+                assert missing in error["evalue"], error["evalue"]
+            continue
+        # otherwise: a stub's one-line NotImplementedError, in a cell that calls that function itself
+        assert error["ename"] == "NotImplementedError", where + "\n".join(error.get("traceback", []))[-2000:]
+        function = error["evalue"].split(":")[0]
+        assert function in UNFINISHED and function in cell.source, where + error["evalue"]
+        assert len(error["traceback"]) == 1, error["traceback"]
+    sections = {section for section, _, _ in failed}
+    assert sections == {4, 5, 6, 7}, sections  # 1-3 (the RNN, the bidirectional RNN) ran whole
+    # every cell that calls only what rnn_layers.py holds ran: each section's RNN part included
+    for section, cell in cells[:-1]:
+        if not any(name in cell.source for name in ("lstm_", "clip_grad_norm")):
+            assert not errors_of(cell), "section %d:\n%s\n%s" % (section, cell.source[:300], errors_of(cell))
+    text = "\n".join(shown_text(cell) for _, cell in cells)
+    for result in ("vanilla RNN: orders of magnitude lost", "scale 4: orders of magnitude gained",
+                   "largest gradient-check error, bidirectional RNN"):
+        assert result in text, result  # the results of the RNN's sections are computed and checked
+    assert any("image/png" in o.get("data", {}) for _, c in cells for o in c.get("outputs", []))
+    checks = {re.search(r'grader\.check\("(\w+)"\)', c.source).group(1): shown_text(c)
+              for _, c in cells if c.source.startswith("grader.check(")}
+    assert set(checks) == {"rnn_step", "rnn_sequence", "birnn", "lstm_step", "clip_grad_norm"}, checks
+    for question in ("rnn_step", "rnn_sequence", "birnn"):
+        assert "passed" in checks[question], checks[question]
+    for question in ("lstm_step", "clip_grad_norm"):  # the checker's report, alone
+        report = checks[question]
+        assert "not implemented yet" in report and "first failing check" in report, report
+        assert not [f for f in OTTER_FRAMING if f in report], report
 
 
 def test_written_answers_export_to_pdf_offline(built, tmp_path):
@@ -122,5 +213,109 @@ def test_the_student_zip_carries_the_handout_and_the_notebooks(built, monkeypatc
     for name in NAMES:
         assert name + ".ipynb" in files
     assert "notebook_checks.py" in files and "export_answers.py" in files
+    assert "requirements.txt" in files
     if os.path.exists(os.path.join(built["out"], "writeup.html")):
         assert "writeup.html" in files and "writeup.pdf" in files
+
+
+# --------------------------------------------------------------------------- what students install
+KIT_REQUIREMENTS = [os.path.join(ROOT, "requirements", n) for n in ("grader.txt", "handouts.txt")]
+NOT_IN_KIT = {"jupyter"}  # the kit runs notebooks with nbclient and never opens Jupyter itself
+
+
+def test_the_student_requirements_pin_what_the_kit_tests_with():
+    from packaging.requirements import Requirement
+
+    kit = {}
+    for path in KIT_REQUIREMENTS:
+        for line in open(path, encoding="utf-8"):
+            line = line.split("#", 1)[0].strip()
+            if line and not line.startswith("-"):
+                req = Requirement(line)
+                kit.setdefault(req.name.lower().replace("_", "-"), []).append(req)
+    student = [Requirement(line) for line in (raw.split("#", 1)[0].strip()
+                                              for raw in open(build_notebooks.REQUIREMENTS, encoding="utf-8")) if line]
+    names = {r.name.lower().replace("_", "-") for r in student}
+    assert names == {"torch", "matplotlib", "jupyter", "otter-grader", "nbformat", "pypandoc-binary", "typst"}, names
+    assert set(build_notebooks.requirement_names()) <= set(build_notebooks.PACKAGES)  # the first cell knows each
+    for req in student:
+        name = req.name.lower().replace("_", "-")
+        assert "+" not in str(req.specifier), req  # no local build (+cu130, +cpu) pinned
+        if name == "torch":  # any build, the kit's version or newer: a torch already installed is kept
+            kit_torch = [str(s.version) for r in kit["torch"] for s in r.specifier]
+            assert not req.marker and all(req.specifier.contains(v) for v in kit_torch), (req, kit_torch)
+            assert not any(s.operator == "==" for s in req.specifier), req
+        elif name in NOT_IN_KIT:
+            assert req.specifier, req
+        else:  # the same pin as the kit's, for each Python it pins for
+            assert str(req) in {str(k) for k in kit[name]}, (str(req), [str(k) for k in kit[name]])
+    for version in ("3.10", "3.11", "3.12", "3.13"):  # exactly one line of each package on each Python
+        env = {"python_version": version, "python_full_version": version + ".0"}
+        live = [r.name for r in student if r.marker is None or r.marker.evaluate(env)]
+        assert sorted(live) == sorted(set(live)) and len(set(live)) == len(names), (version, live)
+
+
+def run_first_cell(tmp_path, present):
+    """Run the first cell of notebook 01 in a bare Python that finds only the modules `present`
+    (empty stand-ins), as plain Python; returns the finished process."""
+    nb = nbformat.read(os.path.join(tmp_path / "built", "01_rnn_gradients.ipynb"), as_version=4)
+    fake = tmp_path / ("site_" + "_".join(present))  # one folder per call
+    fake.mkdir()
+    for module in present:
+        (fake / (module + ".py")).write_text("class Notebook:\n    def __init__(self, path):\n        pass\n\n"
+                                             "    def check(self, question):\n        print('checked', question)\n")
+    script = tmp_path / "cell.py"
+    script.write_text(nb.cells[0].source + '\ngrader.check("rnn_step")\nprint("the cell ran to its end")\n')
+    return subprocess.run([sys.executable, "-S", "-c", "import sys; sys.path[:] = [%r, %r]; exec(open(%r).read())"
+                           % (str(fake), os.path.dirname(os.__file__), str(script))],
+                          cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def first_cell_nb(built, tmp_path):
+    shutil.copytree(built["out"], tmp_path / "built")
+    return tmp_path
+
+
+def test_the_first_cell_names_what_is_missing_and_the_one_install_command(first_cell_nb):
+    nb = nbformat.read(os.path.join(first_cell_nb / "built", "01_rnn_gradients.ipynb"), as_version=4)
+    for name in NAMES:  # every notebook starts with it, otter started for its own file
+        first = nbformat.read(os.path.join(first_cell_nb / "built", name + ".ipynb"), as_version=4).cells[0]
+        assert first.cell_type == "code" and "pip install -r requirements.txt" in first.source
+        assert "otter.Notebook(%r)" % (name + ".ipynb") in first.source
+    assert nb.cells[0].source == build_notebooks.first_cell("01_rnn_gradients")
+    # everything there: silent, and otter is started
+    r = run_first_cell(first_cell_nb, ["torch", "matplotlib", "otter", "nbformat", "pypandoc", "typst"])
+    assert r.returncode == 0 and r.stdout.strip().endswith("the cell ran to its end"), r.stdout + r.stderr
+    assert "Missing" not in r.stdout, r.stdout
+    # only the export tools and otter missing: said, named, and the notebook goes on
+    r = run_first_cell(first_cell_nb, ["torch", "matplotlib"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    for name in ("otter-grader", "nbformat", "pypandoc_binary", "typst", "pip install -r requirements.txt"):
+        assert name in r.stdout, (name, r.stdout)
+    assert "rnn_step: not checked (otter-grader is missing)" in r.stdout, r.stdout
+    assert "the cell ran to its end" in r.stdout
+    # torch missing: the cell stops, with the package and the command in its one-line error
+    r = run_first_cell(first_cell_nb, ["matplotlib", "otter", "nbformat", "pypandoc", "typst"])
+    assert r.returncode != 0 and "the cell ran to its end" not in r.stdout
+    assert "MissingPackages: this notebook cannot run without torch: pip install -r requirements.txt" in r.stderr, r.stderr
+    assert "Missing: torch" in r.stdout, r.stdout
+
+
+def test_a_failing_check_shows_only_the_checkers_report():
+    """notebook_checks.require raises the report; the notebook shows it without otter's framing."""
+    sys.path.insert(0, os.path.join(ROOT, "handouts", "student"))
+    try:
+        import notebook_checks
+    finally:
+        sys.path.pop(0)
+    from otter.test_files import ExceptionTestFile
+
+    report = "function   score  first failing check\nrnn_step_forward  0/2  raised NotImplementedError"
+    source = ("from otter.test_files import test_case\nOK_FORMAT = False\nname = 'q'\npoints = 0\n\n"
+              "@test_case(points=None, hidden=False)\ndef test_public_checks():\n"
+              "    import notebook_checks\n    raise notebook_checks.PublicChecksFailed(%r)\n" % report)
+    result = ExceptionTestFile.from_string(source)
+    result.run({})
+    assert not result.passed_all and "Error at line" in result.summary()  # otter's own framing ...
+    assert notebook_checks.failed_reports(result) == [report]  # ... which the notebook leaves out

@@ -164,12 +164,18 @@ TABLE = (
     Entry("embedding", "torch's built-in embedding", "`word_embedding_forward` (`rnn_layers.py`)", apis=(
         Api("torch.nn.functional.embedding", scan=OWNED),
         Api("torch.nn.Embedding", guard=False),  # its forward calls F.embedding
-        Api("torch.embedding", scan=OWNED)),
+        Api("torch.embedding", scan=OWNED),
+        Api("torch.nn.functional.embedding_bag"),
+        Api("torch.embedding_bag"),
+        Api("torch.nn.EmbeddingBag", guard=False)),  # its forward calls F.embedding_bag
           ops=("embedding", "embedding_backward", "embedding_dense_backward", "embedding_sparse_backward",
                "_embedding_bag", "_embedding_bag_forward_only", "embedding_bag", "_embedding_bag_backward",
                "_embedding_bag_dense_backward", "_embedding_bag_sparse_backward", "embedding_renorm_")),
     Entry("loss", "torch's built-in cross-entropy / NLL loss", "`temporal_softmax_loss` (`rnn_layers.py`)", apis=(
         Api("torch.nn.functional.cross_entropy"),
+        Api("torch.nn.CrossEntropyLoss", guard=False),  # its forward calls F.cross_entropy
+        Api("torch.nn.functional.nll_loss"),
+        Api("torch.nn.NLLLoss", guard=False),  # its forward calls F.nll_loss
         Api("torch._C._nn.cross_entropy_loss", scanned_as="cross_entropy_loss")),
           functions=("torch.nn.functional.cross_entropy",),
           ops=("cross_entropy_loss", "nll_loss", "nll_loss2d", "nll_loss_nd", "nll_loss_forward",

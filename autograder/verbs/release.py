@@ -39,7 +39,7 @@ from .. import config, registry
 from ..engine import archive, checker, detectors, forbidden, plans
 from ..engine.spec import DictArg
 from ..paths import DIST, KIT_ROOT, PACKAGE_DIR
-from . import stubs
+from . import documents, stubs
 
 ENGINE_DIR = os.path.join(PACKAGE_DIR, "engine")  # ships as the package PACKAGE, as it is
 DEFAULT_OUTPUT = os.path.join(DIST, "student.zip")
@@ -293,41 +293,40 @@ def handout_files(root=KIT_ROOT):
     return out
 
 
-def readme(functions, has_handouts=False):
-    """The students' README.md: what to edit, how to check it, what to upload."""
+def readme(functions, has_handouts=False, root=KIT_ROOT):
+    """The students' README.md: what to edit, the points and the rules, how to check it, what to upload.
+
+    Its tables (points, rules, what is forbidden, the written questions) are documents.regions(), the same
+    generated text as in the write-up and the kit's docs."""
     files = list(dict.fromkeys(fn.file for fn in functions))
-    rows = []
-    for file in files:
-        fns = [fn for fn in functions if fn.file == file]
-        rows.append("| `%s.py` | %s | %g |" % (file, ", ".join("`%s`" % fn.name for fn in fns),
-                                               sum(fn.points for fn in fns)))
-    total = sum(fn.points for fn in functions)
     uploads = ", ".join("`%s.py`" % f for f in files)
     count = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}.get(len(files), str(len(files)))
     handouts = ("\nRead the write-up first (`writeup.html`, or `writeup.pdf`). The notebooks (`01_...ipynb` to "
                 "`04_...ipynb`) run in this folder with your files: they hold explanations, gradient checks, "
-                "the public checks (`grader.check(...)`, which needs `pip install otter-grader`), one "
-                "experiment each and the written questions; `python export_answers.py NOTEBOOK.ipynb` makes "
-                "the PDF of your written answers (`pip install nbformat pypandoc_binary typst`).\n"
+                "the public checks (`grader.check(...)`), one experiment each and the written questions; "
+                "`python export_answers.py NOTEBOOK.ipynb` makes the PDF of your written answers. Everything "
+                "they need installs with one command, in this folder: `pip install -r requirements.txt`.\n"
                 if has_handouts else "")
-    return forbidden.fill("""# Recurrent networks: the assignment
+    text = """# Recurrent networks: the assignment
 
 Write the layers of the {count} files below by hand, in PyTorch tensor operations: every function
 raises `NotImplementedError` until you replace its body. Keep each function's name, arguments
 and return values as they are (the docstrings say what each one takes and returns).
 {handouts}
-| file | functions to write | points |
-|---|---|---|
-{rows}
-| total | | {total:g} |
+{b[points]}
+{e[points]}
 
 `gradient_check.py` helps you compare a backward pass with numerical gradients; it is not graded.
 
-Rules (a function that breaks one gets 0 points): no autograd, no library layer that does the work
-(the table below), and never modify an input in place.
+## The rules
 
-{forbidden_begin}
-{forbidden_end}
+{b[rules]}
+{e[rules]}
+
+What the first two rules forbid, and the names the grader knows it by:
+
+{b[forbidden]}
+{e[forbidden]}
 
 ## Check your work: `python check.py`
 
@@ -356,13 +355,25 @@ good sign, not a guarantee of full marks: test your code on your own cases too.
 Gradescope also times each sequence-level function (RNN, LSTM, embedding, affine, loss,
 attention) on a larger input against the reference solution; a function more than 10x slower
 (a Python loop over the batch, say) fails one small visible check, "vectorised". Loop over time
-steps only. This check runs only there, not here. Where you have a GPU, the checks here also run
-one case on CUDA, as Gradescope does when it grades on a GPU.
+steps only. This check runs only there, not here.
+
+Gradescope grades on CPUs only: its machines have no GPU, so no CUDA check counts there. Where
+you have a GPU, the checks here also run one case on CUDA, which tells you whether your code
+keeps the input's device.
 
 ## Submit
 
-Upload these {count} files to Gradescope: {uploads}
-(the `.py` files themselves, not a zip of this folder or a notebook). If your files import a helper module of your own, upload it too.
+Two Gradescope assignments:
+
+1. **The code assignment**: upload these {count} files: {uploads}
+   (the `.py` files themselves, not a zip of this folder or a notebook). If your files import a
+   helper module of your own, upload it too.
+2. **The written assignment**: the PDF of your written answers (`python export_answers.py
+   NOTEBOOK.ipynb`, one notebook at a time), with each question matched to its page. Its
+   questions, graded by hand:
+
+{b[written]}
+{e[written]}
 
 ## What else is here
 
@@ -370,8 +381,24 @@ Upload these {count} files to Gradescope: {uploads}
 |---|---|
 | `check.py`, `checker/` | the public checker: a copy of the grader with the public checks' data (do not edit) |
 | `gradient_check.py` | numerical gradients, to test your backward passes |
-""".format(rows="\n".join(rows), total=total, uploads=uploads, handouts=handouts, count=count,
-           forbidden_begin=forbidden.MARK_BEGIN, forbidden_end=forbidden.MARK_END))
+""".format(uploads=uploads, handouts=handouts, count=count,
+           b={name: documents.begin(name) for name in documents.BLOCK},
+           e={name: documents.end(name) for name in documents.BLOCK})
+    return documents.fill(text, documents.regions(functions, root))
+
+
+def written_outline(root=KIT_ROOT):
+    """The written assignment's outline for Gradescope, as `make student` prints it: every written question of
+    the notebooks (documents.written_questions: otter's manual questions), with its points."""
+    questions = documents.written_questions(root)
+    if not questions:
+        return "(no written questions in %s)" % documents.NOTEBOOKS
+    lines = ["The written assignment (%s, graded by hand): on Gradescope, a second assignment, a Homework / "
+             "Problem Set that students upload (a PDF, pages matched to questions), with this outline:"
+             % documents.written_total(questions)]
+    for number, q in enumerate(questions, 1):
+        lines.append("  %2d. %-48s %g points" % (number, "%s, %s" % (q.notebook, q.title), q.points))
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- audit
@@ -477,6 +504,8 @@ def main(argv=None):
     print("wrote %s: %d files, %d bytes" % (args.output, len(members), os.path.getsize(args.output)))
     if not handout_files():
         print("(no handouts: dist/handouts/ does not exist yet; build them first to include them)")
+    print()
+    print(written_outline())
     return 0
 
 
