@@ -9,6 +9,7 @@
     student [-o ZIP]           the student release with its public checker (dist/student.zip)  verbs/release.py
     handouts [...]             the write-up and the student notebooks (dist/handouts/)    handouts/build*.py
     bench [...]                timings (dist/bench.json; not in the Gradescope zip)       tools/bench.py
+    documents [--check]        the documents' generated tables (points, rules, forbidden)  verbs/documents.py
 """
 import argparse
 import os
@@ -210,12 +211,18 @@ def main(argv=None):
                                       "python -m autograder bench --help)")
     be.add_argument("rest", nargs="*", help="options for tools/bench.py")
     be.set_defaults(func=cmd_bench)
+    sub.add_parser("documents", help="rewrite (or --check) the tables the documents generate from the registry "
+                                     "(options: python -m autograder documents --help)")
     argv = list(argv) if argv is not None else sys.argv[1:]
     for stream in (sys.stdout, sys.stderr):  # text that came from student code must never stop a verb
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     if argv[:1] == ["bench"]:  # everything after it is tools/bench.py's (argparse would read its options)
         return cmd_bench(argparse.Namespace(rest=argv[1:]))
+    if argv[:1] == ["documents"]:  # the same for verbs/documents.py
+        from .verbs import documents
+
+        return documents.main(argv[1:])
     args = p.parse_args(argv)
     args.argv = argv
     if getattr(args, "unsafe_no_isolation", False):

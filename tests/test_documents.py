@@ -286,7 +286,7 @@ def test_the_command_rewrites_and_checks(tmp_path):
     broken.write_text(documents.begin("rules") + "\n", encoding="utf-8")
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "autograder.verbs.documents"] + [str(a) for a in args],
+        return subprocess.run([sys.executable, "-m", "autograder", "documents"] + [str(a) for a in args],
                               cwd=ROOT, capture_output=True, text=True, timeout=300)
 
     r = run("--check", stale)

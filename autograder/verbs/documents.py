@@ -17,7 +17,7 @@ sources (handouts/notebooks/NN_name.py: otter's "BEGIN QUESTION" blocks with `ma
 their "**Question N (written).**" title); engine/speed.py (the vectorisation check) and engine/forbidden.py.
 The write-up's per-function points table is {{POINTS_TABLE}}, filled when it is built (handouts/build.py).
 
-    python -m autograder.verbs.documents [FILE.md ...] [--check]
+    python -m autograder documents [FILE.md ...] [--check]
 
 rewrites the regions of the files (default: README.md, docs/*.md, handouts/writeup.md); --check changes nothing
 and lists the files whose regions are out of date (exit status 1). tests/test_documents.py checks them.
@@ -269,7 +269,7 @@ def update(path, texts, check=False):
     return True
 
 
-COMMAND = "python -m autograder.verbs.documents"
+COMMAND = "python -m autograder documents"
 
 
 def main(argv=None):
