@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..engine.detectors import transposed_weight_grad
 from ..engine.spec import CACHE, Case, GradedFunction, Mistake
-from .cases import options, standard_cases
+from .cases import options, size_one_cases, standard_cases
 from .common import F64, backward_maker, layer_oracles, model_mistake, randint, randn
 
 FILE = "attention"
@@ -560,6 +560,9 @@ DOT_EDGES = [
     ("L=1", dict(N=3, L=1, Dk=4, Dv=3), {}),
     ("N=1, Dk=1, no mask", dict(N=1, L=5, Dk=1, Dv=2), NO_MASK),
 ]
+# Sizes of 1 that no case above has (cases.size_one_cases), appended after every other case; the
+# same for the attentions below.
+DOT_SIZE_ONE = size_one_cases(DOT_SMALL, ["Dv"])
 ADD_SMALL, ADD_MEDIUM = dict(N=3, L=5, Dq=4, Dk=3, Dv=2, A=6), dict(N=5, L=8, Dq=6, Dk=5, Dv=4, A=7)
 ADD_PUBLIC = [("no mask (mask=None)", ADD_SMALL, NO_MASK)]
 ADD_EDGES = [
@@ -569,6 +572,7 @@ ADD_EDGES = [
     ("a masked position scores 1e3 above the rest (most rows)", ADD_SMALL, {"spike": 1e3}),
     ("L=1, A=1", dict(N=3, L=1, Dq=2, Dk=3, Dv=2, A=1), {}),
 ]
+ADD_SIZE_ONE = size_one_cases(ADD_SMALL, ["N", "Dq", "Dk", "Dv"])
 LOCAL_SMALL, LOCAL_MEDIUM = dict(N=4, L=7, W=2), dict(N=10, L=16, W=3)
 LOCAL_EDGES = [
     ("window 0 (the center only)", dict(N=4, L=6, W=0), {}),
@@ -576,6 +580,8 @@ LOCAL_EDGES = [
     ("windows clipped at both ends", dict(N=5, L=5, W=3), {}),
     ("L=1", dict(N=3, L=1, W=1), {}),
 ]
+# W, the window, is a number and no tensor's size: its 1 is the L=1 case's (W=0 has its own case).
+LOCAL_SIZE_ONE = size_one_cases(LOCAL_SMALL, ["N"])
 HARD_SMALL, HARD_MEDIUM = dict(N=4, L=6, Dk=3, Dv=2), dict(N=8, L=10, Dk=4, Dv=3)
 HARD_PUBLIC = [("no mask (mask=None)", HARD_SMALL, NO_MASK),
                ("ties: duplicate keys at every row's maximum", HARD_SMALL, {"ties": True, "mask": "none"})]
@@ -585,6 +591,8 @@ HARD_EDGES = [
     ("one allowed position per row", HARD_SMALL, {"mask": "single"}),
     ("L=1", dict(N=3, L=1, Dk=2, Dv=2), {}),
 ]
+# Dk=1: integer scores K_l q of one feature, many ties (first allowed maximum, as in the ties cases).
+HARD_SIZE_ONE = size_one_cases(HARD_SMALL, ["N", "Dk", "Dv"])
 MHA_SMALL, MHA_MEDIUM = dict(N=2, L=4, E=8, heads=2), dict(N=4, L=6, E=12, heads=4)
 MHA_PUBLIC = [("no mask (mask=None)", MHA_SMALL, NO_MASK),
               ("4 heads of width 2", dict(N=2, L=4, E=8, heads=4), {})]
@@ -596,6 +604,8 @@ MHA_EDGES = [
     ("a masked position scores 1e3 above the rest (most rows)", MHA_SMALL, {"spike": 1e3}),
     ("8 heads of width 1, no mask", dict(N=2, L=3, E=8, heads=8), NO_MASK),
 ]
+# The heads divide E: E=1 only with heads=1 (one head of width 1), a case of its own.
+MHA_SIZE_ONE = size_one_cases(dict(N=3, L=4, E=6, heads=2), ["N", "L", ("E", "heads")])
 
 # The vectorisation check's inputs (speed.py): a batch large enough that a Python loop over it takes well
 # over 10x the reference (28x for dot-product attention written row by row). Hard attention too: a loop over
@@ -614,54 +624,54 @@ FUNCTIONS = [
         name="dot_attention_forward", file=FILE, points=2,
         args=DOT_ARGS, returns=("context", "weights", CACHE),
         make=make_dot, oracle=dot_attention_forward_oracle,
-        cases=_cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC, BIG_SCORES),
+        cases=_cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC, BIG_SCORES) + DOT_SIZE_ONE,
         mistakes=_dot_forward_mistakes(), speed=DOT_SPEED),
     GradedFunction(
         name="dot_attention_backward", file=FILE, points=3, forward="dot_attention_forward",
         args=("dcontext", CACHE), returns=("dq", "dK", "dV"),
         make=backward_maker(make_dot), oracle=dot_attention_backward_oracle,
-        cases=_cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC, BIG_SCORES),
+        cases=_cases(DOT_SMALL, DOT_MEDIUM, DOT_EDGES, DOT_PUBLIC, BIG_SCORES) + DOT_SIZE_ONE,
         mistakes=_dot_backward_mistakes(), rtol=BACKWARD_RTOL, speed=DOT_SPEED),
     GradedFunction(
         name="additive_attention_forward", file=FILE, points=2,
         args=ADD_ARGS, returns=("context", "weights", CACHE),
         make=make_additive, oracle=additive_attention_forward_oracle,
-        cases=_cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC, BIG_SCORES),
+        cases=_cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC, BIG_SCORES) + ADD_SIZE_ONE,
         mistakes=_additive_forward_mistakes(), speed=ADD_SPEED),
     GradedFunction(
         name="additive_attention_backward", file=FILE, points=4, forward="additive_attention_forward",
         args=("dcontext", CACHE), returns=("dq", "dK", "dV", "dWq", "dWk", "dv"),
         make=backward_maker(make_additive), oracle=additive_attention_backward_oracle,
-        cases=_cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC, BIG_SCORES),
+        cases=_cases(ADD_SMALL, ADD_MEDIUM, ADD_EDGES, ADD_PUBLIC, BIG_SCORES) + ADD_SIZE_ONE,
         mistakes=_additive_backward_mistakes(), rtol=BACKWARD_RTOL, speed=ADD_SPEED),
     GradedFunction(
         name="local_attention_mask", file=FILE, points=1,
         args=("L", "center", "window"), returns=("mask",),
         make=make_local, oracle=local_attention_mask_oracle,
-        cases=standard_cases(LOCAL_SMALL, LOCAL_MEDIUM, LOCAL_EDGES, float32_small=False),
+        cases=standard_cases(LOCAL_SMALL, LOCAL_MEDIUM, LOCAL_EDGES, float32_small=False) + LOCAL_SIZE_ONE,
         mistakes=LOCAL_MISTAKES),
     GradedFunction(
         name="hard_attention_forward", file=FILE, points=1,
         args=DOT_ARGS, returns=("context", "index", CACHE),
         make=make_hard, oracle=hard_attention_forward_oracle,
-        cases=_cases(HARD_SMALL, HARD_MEDIUM, HARD_EDGES, HARD_PUBLIC),
+        cases=_cases(HARD_SMALL, HARD_MEDIUM, HARD_EDGES, HARD_PUBLIC) + HARD_SIZE_ONE,
         mistakes=HARD_MISTAKES, speed=DOT_SPEED),
     GradedFunction(
         name="hard_attention_backward", file=FILE, points=1, forward="hard_attention_forward",
         args=("dcontext", CACHE), returns=("dq", "dK", "dV"),
         make=backward_maker(make_hard), oracle=hard_attention_backward_oracle,
-        cases=_cases(HARD_SMALL, HARD_MEDIUM, HARD_EDGES, HARD_PUBLIC),
+        cases=_cases(HARD_SMALL, HARD_MEDIUM, HARD_EDGES, HARD_PUBLIC) + HARD_SIZE_ONE,
         mistakes=HARD_BACKWARD_MISTAKES, speed=DOT_SPEED),
     GradedFunction(
         name="multihead_attention_forward", file=FILE, points=3,
         args=MHA_ARGS, returns=("out", "weights", CACHE),
         make=make_mha, oracle=multihead_attention_forward_oracle,
-        cases=_cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC, BIG_SCORES),
+        cases=_cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC, BIG_SCORES) + MHA_SIZE_ONE,
         mistakes=MHA_FORWARD_MISTAKES, speed=MHA_SPEED),
     GradedFunction(
         name="multihead_attention_backward", file=FILE, points=5, forward="multihead_attention_forward",
         args=("dout", CACHE), returns=("dq", "dK", "dV", "dWq", "dWk", "dWv", "dWo"),
         make=backward_maker(make_mha), oracle=multihead_attention_backward_oracle,
-        cases=_cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC, BIG_SCORES, MHA_SATURATED_RTOL),
+        cases=_cases(MHA_SMALL, MHA_MEDIUM, MHA_EDGES, MHA_PUBLIC, BIG_SCORES, MHA_SATURATED_RTOL) + MHA_SIZE_ONE,
         mistakes=MHA_BACKWARD_MISTAKES, rtol=BACKWARD_RTOL, speed=MHA_SPEED),
 ]

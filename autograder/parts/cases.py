@@ -47,7 +47,7 @@ def edge_cases(edges):
     return [Case(name, sizes, torch.float64, hidden=True, opts=options(opts)) for name, sizes, opts in edges]
 
 
-SATURATED = "float32, large pre-activations (50-100: exp overflows)"
+SATURATED = "float32, saturated (pre-activations of 50-100)"  # what the inputs are, not what a bug does
 # float32 holds 50-100 only to about 4e-6 (half a unit in the last place), so outputs near zero, such
 # as softmax(x) - 1 for a winning score of 90, carry that absolute error: over 600 seeds the
 # reference reached 1.6e-2 of relative error here (additive attention's backward; 7e-3 for the loss;
@@ -95,3 +95,36 @@ def cuda_cases(small, medium):
     return [Case(CUDA_SMALL, small, torch.float64, device="cuda", seed=5),
             Case("float64 on CUDA, medium", medium, torch.float64, device="cuda", hidden=True),
             Case("float32 on CUDA, medium", medium, torch.float32, device="cuda", hidden=True)]
+
+
+# --------------------------------------------------------------------------- sizes of 1
+# Every size a function's cases use (N, T, D, H, V, L, heads, ...) is 1 in some case of it, while other
+# sizes of that case are above 1 (issue 20; tests/test_sizes.py checks the registry). Code that squeezes
+# a slice, x[:, t, :].squeeze(), is right until D=1 turns the (N, D) slice into (N,): N=3, T=4, D=1,
+# H=5 catches it, and N=1 alone does not. The edge cases above give most sizes their 1; where none
+# does, a part file appends size_one_cases to the function's cases, after every other case (the
+# other cases keep their order, names and seeds; hidden ones draw their seeds from their names).
+# Hidden: a failing one still shows its name and sizes ("D=1 (float64, cpu, N=3 T=4 D=1 H=5)
+# [hidden]") on every submission, before the deadline. Half a check's weight each: a squeeze is one
+# mistake, and a function may get several of these cases.
+SIZE_ONE_WEIGHT = 0.5
+
+
+def size_one_cases(base, sizes):
+    """Hidden float64 CPU cases, one per entry of `sizes`, each `base` with that size set to 1.
+
+    base: a size dict whose sizes are all above 1, unless noted where it is called. An entry is a size
+    name ("D"), or a tuple of names that must be 1 together (("E", "heads"): the heads divide E), and
+    names its case "D=1" or "E=1, heads=1".
+    """
+    cases = []
+    for entry in sizes:
+        names = (entry,) if isinstance(entry, str) else tuple(entry)
+        assert all(n in base for n in names), (names, base)
+        cases.append(Case(", ".join("%s=1" % n for n in names), dict(base, **{n: 1 for n in names}), torch.float64,
+                          hidden=True, weight=SIZE_ONE_WEIGHT))
+    return cases
+
+
+# The sequence layers (rnn_*, birnn_*, lstm_*): SEQ_EDGES gives N, T and H a 1; D has none.
+SEQ_SIZE_ONE = size_one_cases(dict(N=3, T=4, D=4, H=5), ["D"])

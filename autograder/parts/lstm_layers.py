@@ -9,8 +9,8 @@ import torch
 from torch.func import functional_call
 
 from ..engine.spec import CACHE, GradedFunction
-from .cases import (BIG_WEIGHTS, SEQ_EDGES, SEQ_MEDIUM, SEQ_SMALL, SEQ_SPEED, STEP_MEDIUM, STEP_SMALL, standard_cases,
-                    step_edges)
+from .cases import (BIG_WEIGHTS, SEQ_EDGES, SEQ_MEDIUM, SEQ_SIZE_ONE, SEQ_SMALL, SEQ_SPEED, STEP_MEDIUM, STEP_SMALL,
+                    standard_cases, step_edges)
 from .common import F64, backward_maker, layer_oracles, model_mistake, randn, saturate, saturate_bias
 
 FILE = "lstm_layers"
@@ -102,6 +102,13 @@ NO_H_CARRY = "the hidden-state gradient that flows back from step t+1 into h[:, 
              "step use dh[:, t] + dprev_h"
 SIGMOID_AS_TANH = "the gates i, f, o are sigmoids: their derivative is s * (1 - s), not 1 - s**2 (only g " \
                   "uses tanh's derivative)"
+DO_FROM_DC = "the output gate's gradient is dnext_h * tanh(next_c): o reaches the loss only through " \
+             "next_h = o * tanh(next_c), so use dnext_h there, not the total gradient of next_c"
+H_IS_C = "h holds the cell states: h[:, t] must be the hidden state next_h = o * tanh(next_c) of step t " \
+         "(the cell state stays inside the layer)"
+OVERWRITTEN = "a weight gradient holds only the last step the loop reached (t = 0): dWx, dWh and db must be " \
+              "added up over the time steps (the same weights are used at every step), dWx = dWx + dWx_t, " \
+              "not overwritten at every step (dWx = dWx_t)"
 
 
 def _step(x, prev_h, prev_c, Wx, Wh, b, order="ifog", tanh_cell=True):
@@ -115,11 +122,12 @@ def _step(x, prev_h, prev_c, Wx, Wh, b, order="ifog", tanh_cell=True):
     return o * tc, c, (x, prev_h, prev_c, i, f, o, g, torch.tanh(c))
 
 
-def _step_back(dnext_h, dnext_c, st, Wx, Wh, use_dnext_c=True, forget=True, sigmoid_grad=True):
+def _step_back(dnext_h, dnext_c, st, Wx, Wh, use_dnext_c=True, forget=True, sigmoid_grad=True, do_from_dc=False):
     x, prev_h, prev_c, i, f, o, g, tc = st
     dc = dnext_h * o * (1 - tc * tc) + (dnext_c if use_dnext_c else 0)
     sg = (lambda s: s * (1 - s)) if sigmoid_grad else (lambda s: 1 - s * s)
-    da = torch.cat([dc * g * sg(i), dc * prev_c * sg(f), dnext_h * tc * sg(o), dc * i * (1 - g * g)], dim=1)
+    do = (dc if do_from_dc else dnext_h) * tc
+    da = torch.cat([dc * g * sg(i), dc * prev_c * sg(f), do * sg(o), dc * i * (1 - g * g)], dim=1)
     return da @ Wx.T, da @ Wh.T, dc * f if forget else dc, x.T @ da, prev_h.T @ da, da.sum(0)
 
 
@@ -138,11 +146,12 @@ def _step_backward_model(**kw):
     return model
 
 
-def _seq_model(order="ifog", tanh_cell=True, c0="zero", back=None):
+def _seq_model(order="ifog", tanh_cell=True, c0="zero", back=None, store="h"):
     """lstm_forward (and, with back=dict of switches, lstm_backward) with the given mistakes."""
     back_kw = dict(back or {})
     carry_c = back_kw.pop("carry_c", True)
     carry_h = back_kw.pop("carry_h", True)
+    accumulate = back_kw.pop("accumulate", True)
 
     def model(i):
         x, h0, Wx, Wh, b = (i[n] for n in SEQ_ARGS)
@@ -151,7 +160,7 @@ def _seq_model(order="ifog", tanh_cell=True, c0="zero", back=None):
         hs, states = [], []
         for t in range(T):
             prev_h, prev_c, st = _step(x[:, t], prev_h, prev_c, Wx, Wh, b, order, tanh_cell)
-            hs.append(prev_h)
+            hs.append(prev_h if store == "h" else prev_c)
             states.append(st)
         out = {"h": torch.stack(hs, dim=1)}
         if back is None:
@@ -165,7 +174,7 @@ def _seq_model(order="ifog", tanh_cell=True, c0="zero", back=None):
             dnext_c = dprev_c if carry_c else torch.zeros_like(dprev_c)
             dx[:, t], dprev_h, dprev_c, dWx_t, dWh_t, db_t = _step_back(dnext_h, dnext_c, states[t], Wx, Wh,
                                                                         **back_kw)
-            dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
+            dWx, dWh, db = (dWx + dWx_t, dWh + dWh_t, db + db_t) if accumulate else (dWx_t, dWh_t, db_t)
         out.update({"dx": dx, "dh0": dprev_h, "dWx": dWx, "dWh": dWh, "db": db})
         return out
     return model
@@ -180,6 +189,7 @@ STEP_BACKWARD_MISTAKES = [
     model_mistake(NO_DNEXT_C, _step_backward_model(use_dnext_c=False)),
     model_mistake(NO_FORGET, _step_backward_model(forget=False)),
     model_mistake(SIGMOID_AS_TANH, _step_backward_model(sigmoid_grad=False)),
+    model_mistake(DO_FROM_DC, _step_backward_model(do_from_dc=True)),
 ]
 SEQ_BACKWARD_MISTAKES = [
     model_mistake(NO_CELL_CARRY, _seq_model(back={"carry_c": False})),
@@ -187,6 +197,8 @@ SEQ_BACKWARD_MISTAKES = [
     model_mistake(NO_FORGET, _seq_model(back={"forget": False})),
     model_mistake(SIGMOID_AS_TANH, _seq_model(back={"sigmoid_grad": False})),
     model_mistake(C0_H0, _seq_model(c0="h0", back={})),
+    model_mistake(DO_FROM_DC, _seq_model(back={"do_from_dc": True})),
+    model_mistake(OVERWRITTEN, _seq_model(back={"accumulate": False})),
 ]
 
 
@@ -212,14 +224,15 @@ FUNCTIONS = [
         name="lstm_forward", file=FILE, points=3,
         args=SEQ_ARGS, returns=("h", CACHE),
         make=make_seq, oracle=lstm_forward_oracle,
-        cases=standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
+        cases=standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS) + SEQ_SIZE_ONE,
         time_axis=TIME, speed=SEQ_SPEED,
-        mistakes=_forward_mistakes(_seq_model) + [model_mistake(C0_H0, _seq_model(c0="h0"))]),
+        mistakes=_forward_mistakes(_seq_model) + [model_mistake(C0_H0, _seq_model(c0="h0")),
+                                                  model_mistake(H_IS_C, _seq_model(store="c"))]),
     GradedFunction(
         name="lstm_backward", file=FILE, points=6, forward="lstm_forward",
         args=("dh", CACHE), returns=("dx", "dh0", "dWx", "dWh", "db"),
         make=backward_maker(make_seq), oracle=lstm_backward_oracle,
-        cases=standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS),
+        cases=standard_cases(SEQ_SMALL, SEQ_MEDIUM, SEQ_EDGES, saturate=BIG_WEIGHTS) + SEQ_SIZE_ONE,
         time_axis=TIME, speed=SEQ_SPEED,
         mistakes=SEQ_BACKWARD_MISTAKES),
 ]

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from ..engine import forbidden
 from ..engine.spec import Case, DictArg, GradedFunction
-from .cases import BIG_WEIGHTS, cuda_cases, edge_cases, saturated_cases
+from .cases import BIG_WEIGHTS, cuda_cases, edge_cases, saturated_cases, size_one_cases
 from .common import model_mistake, randint, randn, saturate, saturate_bias
 from .rnn_layers import torch_rnn
 
@@ -236,6 +236,32 @@ def _train_model(**kw):
     return lambda i: _train_out(*_train(i, **kw))
 
 
+ASCENT = "the parameters moved along the gradient: a gradient-descent step subtracts it, " \
+         "p <- p - lr * g (with the clipped g)"
+FIRST_STATE = "the state carried into the next chunk must be the chunk's LAST hidden state, hs[:, -1] " \
+              "(the state after its last step); this looks like its first one, hs[:, 0]"
+
+
+def _ascent_model(i):
+    """tbptt_train stepping up the gradient: p + lr * g is the right step with -lr."""
+    return _train_out(*_train(dict(i, lr=-i["lr"])))
+
+
+def _first_state_model(i):
+    """truncated_bptt_grads carrying each chunk's first state (after its first step) into the next chunk."""
+    with torch.enable_grad():
+        p = {n: v.detach().clone().requires_grad_(True) for n, v in _params(i).items()}
+        x, y, h = i["x"], i["y"], i["h0"]
+        losses = []
+        for s, e in _chunks(x.shape[1], i["k"]):
+            loss, _ = _chunk_loss(p, x[:, s:e], y[:, s:e], h)
+            h = _chunk_loss(p, x[:, s:s + 1], y[:, s:s + 1], h)[1].detach()  # the state after step s
+            losses.append(loss)
+        total = torch.stack(losses).sum()
+        g = torch.autograd.grad(total, [p[n] for n in PARAMS])
+    return _grads_out(total.detach(), dict(zip(PARAMS, g)), h)
+
+
 # --------------------------------------------------------------------------- registry
 CLIP_SMALL, CLIP_MEDIUM = dict(D=3, H=4, V=5), dict(D=8, H=16, V=30)
 LM_SMALL = dict(N=2, T=6, V=5, D=3, H=4, k=3)
@@ -244,6 +270,13 @@ LM_EDGES = [("k = 1", dict(N=3, T=5, V=5, D=3, H=4, k=1), {}),
             ("k = T (one chunk)", dict(N=3, T=5, V=5, D=3, H=4, k=5), {}),
             ("k > T (one chunk)", dict(N=2, T=4, V=6, D=3, H=4, k=7), {}),
             ("N=1, long sequence T=25, k=4", dict(N=1, T=25, V=6, D=3, H=4, k=4), {})]
+# Sizes of 1 no case above has (cases.size_one_cases), appended after every other case. clip_grad_norm:
+# D, H and V are the gradients' shapes (W_embed (V, D), Wx (D, H), Wh (H, H), b (H,)). The language
+# model: T=1 is one chunk of one step (k=2 > T); V=1, one word, makes every score's softmax 1: the
+# loss and every gradient are exactly 0 (tbptt_train's steps change nothing), and the case checks
+# the shapes and h_last.
+CLIP_SIZE_ONE = size_one_cases(CLIP_SMALL, ["D", "H", "V"])
+LM_SIZE_ONE = size_one_cases(dict(N=3, T=5, V=5, D=3, H=4, k=2), ["T", "V", "D", "H"])
 
 
 def _clip_cases():
@@ -293,7 +326,7 @@ FUNCTIONS = [
         name="clip_grad_norm", file=FILE, points=2,
         args=(DictArg("grads."), "max_norm"), returns=("clipped", "total_norm"),
         make=make_clip, oracle=clip_grad_norm_oracle,
-        cases=_clip_cases(),
+        cases=_clip_cases() + CLIP_SIZE_ONE,
         mistakes=[model_mistake(PER_TENSOR, _clip_model("per_tensor")),
                   model_mistake(CLAMP, _clip_model("clamp")),
                   model_mistake(ALWAYS, _clip_model("always")),
@@ -303,21 +336,23 @@ FUNCTIONS = [
         name="truncated_bptt_grads", file=FILE, points=5,
         args=("x", "y", "h0", DictArg("params."), "k"), returns=("loss", "grads", "h_last"),
         make=make_lm, oracle=truncated_bptt_grads_oracle,
-        cases=_lm_cases(),
+        cases=_lm_cases() + LM_SIZE_ONE,
         forbidden_ops=forbidden.LAYERS_AND_LOG_SOFTMAX,
         mistakes=[model_mistake(FULL_BPTT, _loss_model(detach=False)),
                   model_mistake(NO_CARRY, _loss_model(carry=False)),
                   model_mistake(AVERAGED, _averaged_model),
                   model_mistake(AVERAGED, _grads_average_only),
-                  model_mistake(DROPPED, _loss_model(drop_partial=True))]),
+                  model_mistake(DROPPED, _loss_model(drop_partial=True)),
+                  model_mistake(FIRST_STATE, _first_state_model)]),
     GradedFunction(
         name="tbptt_train", file=FILE, points=4,
         args=("x", "y", "h0", DictArg("params."), "k", "lr", "max_norm"), returns=("new_params", "losses", "h_last"),
         make=_train_maker, oracle=tbptt_train_oracle,
-        cases=_lm_cases(train=True),
+        cases=_lm_cases(train=True) + LM_SIZE_ONE,
         forbidden_ops=forbidden.LAYERS_AND_LOG_SOFTMAX,
         mistakes=[model_mistake(PER_SEQUENCE, _train_model(per_chunk=False)),
                   model_mistake(NO_CLIP, _train_model(clip=False)),
                   model_mistake(NO_CARRY, _train_model(carry=False)),
-                  model_mistake(DROPPED, _train_model(drop_partial=True))]),
+                  model_mistake(DROPPED, _train_model(drop_partial=True)),
+                  model_mistake(ASCENT, _ascent_model)]),
 ]

@@ -56,7 +56,7 @@ BUGS = [
         ["birnn_forward"]),
     Bug("BiRNN backward: dx of the backward direction not re-flipped", F,
         [("dx = dx_f + dx_b_rev.flip(1)", "dx = dx_f + dx_b_rev")],
-        ["birnn_backward"], hint="wrong at t ="),
+        ["birnn_backward"], hint="part of dx is in reversed time"),
     Bug("BiRNN backward: upstream gradient of the backward direction not flipped", F,
         [("rnn_backward(dh[:, :, H:].flip(1), cache_b)", "rnn_backward(dh[:, :, H:], cache_b)")],
         ["birnn_backward"]),
