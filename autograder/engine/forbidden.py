@@ -343,12 +343,13 @@ def fill(text, table=None):
     return _REGION.sub(lambda m: m.group(1) + body + m.group(3), text)
 
 
-def update(path, check=False):
-    """Whether the file's regions differ from the table; unless check, rewritten to hold it. A file
-    without markers never differs. Raises ValueError where its markers do not pair up."""
+def update(path, check=False, transform=fill):
+    """Whether transform(the file's text) differs from it (by default: its regions from the table); unless
+    check, the file is rewritten to hold it. A file without markers never differs. Raises what transform
+    raises (fill: ValueError where the markers do not pair up)."""
     with open(path, encoding="utf-8", newline="") as f:
         text = f.read()
-    new = fill(text)
+    new = transform(text)
     if new == text:
         return False
     if not check:
