@@ -208,7 +208,7 @@ def assert_nothing_leaked(data, instructor=False):
     fwd = _entry(data, "word_embedding_forward")
     assert fwd["score"] == fwd["max_score"], fwd["output"]
     # the vectorisation check sent its request (the snoop ran on its input) and passed
-    assert "PASS  vectorised" in fwd["output"], fwd["output"]
+    assert "PASS `vectorised" in fwd["output"], fwd["output"]
     if instructor:
         mine = [t for t in data["tests"] if t.get("extra_data", {}).get("instructor_test") == "test_snoop.py"]
         assert len(mine) == 1 and mine[0]["score"] == 1.0, mine
