@@ -79,11 +79,11 @@ def function_output(fr, show_hidden, markdown=False):
                 lines.append("%s  %s (%s)" % ("FAIL" if kind == "hidden" else "NOT CREDITED", labels[0], message))
             else:
                 same = " [and, for the same reason: %s]" % "; ".join(labels[1:]) if len(labels) > 1 else ""
-                lines.append("FAIL  %s%s\n      %s" % (labels[0], same, message.replace("\n", "\n      ")))
+                lines.append("FAIL  %s%s\n%s" % (labels[0], same, _indent(message, "      ")))
         return "\n".join(lines)
     failed = sum(len(labels) for kind, labels, _ in entries if kind in ("fail", "hidden"))
     total = sum(len(labels) for kind, labels, _ in entries if kind != "note")
-    first = fr.first_failure(show_hidden).split("\n")[0]
+    first = (fr.first_failure(show_hidden).splitlines() or [""])[0]
     head = ("**Every check passed (%d).**" % total if not failed and not fr.forbidden else
             "**%d of %d checks failed.** %s" % (failed, total, _md_text(first)) if failed else
             "**0 points.** %s" % _md_text(first))
@@ -97,8 +97,15 @@ def function_output(fr, show_hidden, markdown=False):
         elif kind in ("hidden", "not credited"):
             parts.append("%s %s: %s" % ("**FAIL**" if kind == "hidden" else "NOT CREDITED", named, message))
         else:
-            parts.append("**FAIL** %s\n\n%s" % (named, "\n".join("    " + line for line in message.split("\n"))))
+            parts.append("**FAIL** %s\n\n%s" % (named, _indent(message, "    ")))
     return "\n\n".join(parts)
+
+
+def _indent(text, prefix):
+    """text with every line indented by prefix. Lines end wherever a terminal or a Markdown renderer ends
+    them (str.splitlines: \\r, \\u2028, ... too): a message of the student's cannot put a line of its own
+    outside the block (a FAIL turned PASS on a terminal, a heading or HTML in Gradescope's Markdown)."""
+    return "\n".join(prefix + line for line in (text.splitlines() or [""]))
 
 
 def _md_text(text):
@@ -106,7 +113,7 @@ def _md_text(text):
     out = []
     for ch in text:
         out.append("\\" + ch if ch in "\\`*_[]<>#|" else ch)
-    return "".join(out).replace("\n", "  \n")
+    return "  \n".join("".join(out).splitlines())
 
 
 def gradescope(report, visibility=None, hidden_details="after_published"):
@@ -142,7 +149,7 @@ def gradescope(report, visibility=None, hidden_details="after_published"):
                 "max_score": 0.0,
                 "status": "failed",
                 "output": clip("\n\n".join("**FAIL** `%s`\n\n%s" % (
-                    c.name, "\n".join("    " + line for line in c.message.split("\n"))) for c in hidden_failed)),
+                    c.name, _indent(c.message, "    ")) for c in hidden_failed)),
                 "output_format": "md",
                 "visibility": hidden_details,
                 "tags": [fn.name, fn.file, "hidden-details"],
@@ -200,7 +207,7 @@ def table(report, width=140, show_hidden=True):
     rows.append("%-*s  %9s  %s" % (name_w, "function", "score", "first failing check"))
     rows.append("-" * min(width, name_w + 13 + 40))
     for fr in report.functions:
-        first = fr.first_failure(show_hidden).split("\n")[0].replace("] %s raised " % fr.fn.name, "] raised ")
+        first = (fr.first_failure(show_hidden).splitlines() or [""])[0].replace("] %s raised " % fr.fn.name, "] raised ")
         room = max(20, width - name_w - 13)
         if len(first) > room:
             first = first[:room - 3] + "..."

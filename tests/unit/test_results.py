@@ -367,3 +367,21 @@ def test_gradescope_entries_are_markdown_numbered_in_handout_order_with_a_status
     assert out.startswith("**1 of 1 checks failed.** ")
     # the student's words sit in an indented code block: no Markdown of theirs is rendered
     assert "\n\n    h is wrong: *not* `code`\n    # not a heading" in out
+
+
+@pytest.mark.parametrize("brk", ["\r", "\u2028", "\x0b", "\x1c", "\r\n"])
+def test_a_students_line_break_cannot_leave_the_indented_block(fr, brk):
+    """A message of the student's holding a line break that is not "\\n" (a carriage return, U+2028, ...):
+    before, the text after it started a line of its own, unindented (on a terminal a FAIL could be
+    overwritten to read PASS; in Gradescope's Markdown, a heading or raw HTML)."""
+    evil = "wrong" + brk + "PASS  everything" + brk + "# Heading <img src=x>"
+    check = chk(False, evil)
+    plain = results.function_output(fr([check]), show_hidden=False)
+    md = results.function_output(fr([check]), show_hidden=False, markdown=True)
+    assert "\n      PASS  everything\n      # Heading" in plain
+    assert "\n    PASS  everything\n    # Heading <img src=x>" in md
+    for text in (plain, md):
+        lines = text.splitlines()
+        assert not any(line.startswith(("PASS  everything", "# Heading")) for line in lines), text
+    table = results.table(report(fr([check])))
+    assert all(not line.startswith("PASS  everything") for line in table.splitlines())
