@@ -21,10 +21,6 @@ import tempfile
 from . import paths
 
 
-def _split(text):
-    return [t for t in (text or "").split(",") if t]
-
-
 def cmd_grade(args):
     from .engine import forkserver
     from .verbs import grade
@@ -40,6 +36,7 @@ def cmd_grade(args):
 
 
 def cmd_grade_batch(args):
+    from .verbs import grade
     from .verbs.batch import run as batch
 
     try:
@@ -49,7 +46,7 @@ def cmd_grade_batch(args):
         return 2
     opts = batch.Options(
         input=args.dir, output=args.output, jobs=args.jobs, seed=args.seed, shard=shard, device=args.device,
-        config=args.config, functions=_split(args.functions), files=_split(args.files), budget=args.budget,
+        config=args.config, functions=grade.split_list(args.functions), files=grade.split_list(args.files), budget=args.budget,
         instructor_tests=args.instructor_tests, no_instructor_tests=args.no_instructor_tests,
         restart=args.restart, use_forkserver=not args.no_forkserver,
         command="python -m autograder " + " ".join(shlex.quote(a) for a in args.argv))
@@ -131,13 +128,22 @@ def cmd_handouts(args):
     return 0
 
 
-def cmd_bench(args):
+def cmd_bench(argv):
     """tools/bench.py, which lives beside the package (it is no part of the Gradescope zip)."""
     if paths.KIT_ROOT not in sys.path:
         sys.path.insert(0, paths.KIT_ROOT)
     from tools import bench
 
-    return bench.main(args.rest)
+    return bench.main(argv)
+
+
+def cmd_documents(argv):
+    from .verbs import documents
+
+    return documents.main(argv)
+
+
+PASSTHROUGH = {"bench": cmd_bench, "documents": cmd_documents}  # verbs whose options their own module parses
 
 
 def _grading_options(p):
@@ -207,22 +213,17 @@ def main(argv=None):
     h.add_argument("--writeup-args", help="options for handouts/build.py (quoted)")
     h.add_argument("--notebook-args", help="options for handouts/build_notebooks.py (quoted)")
     h.set_defaults(func=cmd_handouts)
-    be = sub.add_parser("bench", help="timings: one submission, a batch, the reference vs torch.nn (options: "
+    # bench and documents take their own options: main hands them everything after the verb (PASSTHROUGH)
+    sub.add_parser("bench", help="timings: one submission, a batch, the reference vs torch.nn (options: "
                                       "python -m autograder bench --help)")
-    be.add_argument("rest", nargs="*", help="options for tools/bench.py")
-    be.set_defaults(func=cmd_bench)
     sub.add_parser("documents", help="rewrite (or --check) the tables the documents generate from the registry "
                                      "(options: python -m autograder documents --help)")
     argv = list(argv) if argv is not None else sys.argv[1:]
     for stream in (sys.stdout, sys.stderr):  # text that came from student code must never stop a verb
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    if argv[:1] == ["bench"]:  # everything after it is tools/bench.py's (argparse would read its options)
-        return cmd_bench(argparse.Namespace(rest=argv[1:]))
-    if argv[:1] == ["documents"]:  # the same for verbs/documents.py
-        from .verbs import documents
-
-        return documents.main(argv[1:])
+    if argv[:1] and argv[0] in PASSTHROUGH:  # everything after the verb is its module's (argparse would read it)
+        return PASSTHROUGH[argv[0]](argv[1:])
     args = p.parse_args(argv)
     args.argv = argv
     if getattr(args, "unsafe_no_isolation", False):

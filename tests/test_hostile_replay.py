@@ -24,7 +24,7 @@ from autograder.engine import plans
 from autograder.engine import checker, runner, speed
 
 from autograder.verbs import release
-from autograder.engine.feedback import NOT_CREDITED
+from autograder.engine.results import NOT_CREDITED
 
 UNCHANGED = "inputs left unchanged"
 FUNCTIONS, CFG = release.course()  # the registry as this course grades it (course.toml applied), as `grade` does

@@ -8,7 +8,10 @@ grades are published, when a separate 0-point entry per function reveals their m
 import json
 
 from . import archive
-from .feedback import NOT_CREDITED
+
+# A check that counts only beside others that passed ("inputs left unchanged", "vectorised"): shown as
+# NOT CREDITED, never as a failure. Defined here, where reports are written, without torch.
+NOT_CREDITED = "not credited: no other check of this function passed"
 
 MAX_OUTPUT_CHARS = 8000  # bytes of JSON per test entry, and for the notes: results.json stays far under
 # Gradescope's 1 MB whatever the student prints, raises or names (a character may take 12 bytes in JSON)
@@ -89,7 +92,7 @@ def function_output(fr, show_hidden, markdown=False):
             "**0 points.** %s" % _md_text(first))
     parts = [head]
     for kind, labels, message in entries:
-        named = ", ".join("`%s`" % label.replace("`", "'") for label in labels)
+        named = _md_labels(labels)
         if kind == "note":
             parts.append(_md_text(message))
         elif kind == "pass":
@@ -99,6 +102,11 @@ def function_output(fr, show_hidden, markdown=False):
         else:
             parts.append("**FAIL** %s\n\n%s" % (named, _indent(message, "    ")))
     return "\n\n".join(parts)
+
+
+def _md_labels(labels):
+    """Check labels as Markdown code spans, one after the other."""
+    return ", ".join("`%s`" % label.replace("`", "'") for label in labels)
 
 
 def _indent(text, prefix):
@@ -148,8 +156,8 @@ def gradescope(report, visibility=None, hidden_details="after_published"):
                 "score": 0.0,
                 "max_score": 0.0,
                 "status": "failed",
-                "output": clip("\n\n".join("**FAIL** `%s`\n\n%s" % (
-                    c.name, _indent(c.message, "    ")) for c in hidden_failed)),
+                "output": clip("\n\n".join("**FAIL** %s\n\n%s" % (_md_labels([c.name]), _indent(c.message, "    "))
+                                          for c in hidden_failed)),
                 "output_format": "md",
                 "visibility": hidden_details,
                 "tags": [fn.name, fn.file, "hidden-details"],

@@ -12,7 +12,8 @@ import time
 import torch
 
 from . import compare, isolation, speed, static
-from .feedback import NOT_CREDITED, format_error, hints, unpack
+from .feedback import format_error, hints, unpack
+from .results import NOT_CREDITED
 from .outcome import CheckResult, FunctionResult, Report, fresh_pass
 from .sandbox import EnvironmentFailure, Limits, Worker, WorkerLost, lease, release, user_processes
 from .steps import build_steps
@@ -22,7 +23,6 @@ from .wire import Received
 DEFAULT_BUDGET = 480.0  # seconds for one submission: inside Gradescope's default 10 minutes
 
 
-# --------------------------------------------------------------------------- the plan
 # --------------------------------------------------------------------------- grading
 class Session:
     """The worker for one submission, restarted after a crash or a hang (runner.grade, and the instructor

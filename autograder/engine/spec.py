@@ -34,7 +34,7 @@ class Case:
 
     sizes: keyword sizes for the maker (N, T, D, H, ...); opts: special input flags.
     seed: a public case's fixed seed (the public checker's inputs); None for hidden cases. The grader
-    draws every case fresh each run (runner.build_plan).
+    draws every case fresh each run (plans.build_plan).
     Name, sizes and dtype may be passed by position (their values say what they are); the rest by
     keyword: Case("float64, small", SMALL, torch.float64, seed=1).
     """

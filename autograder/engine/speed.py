@@ -6,10 +6,10 @@ long. Each function whose registry entry declares `speed` sizes gets one more ch
 within FACTORx the reference's time", of weight WEIGHT (a fraction of one ordinary check):
 
 - the input: the function's own maker at those sizes, float32 on the CPU (`prepare`, called by
-  runner.build_plan, makes one per plan), drawn again from an unpredictable seed for every timed
+  plans.build_plan, makes one per plan), drawn again from an unpredictable seed for every timed
   request: nothing can be computed before a request comes or remembered from an earlier one;
 - the student's time: the worker process's CPU time as the kernel counts it (every thread, ended
-  ones included), read by the grader right before it sends the "call" request (runner.build_steps)
+  ones included), read by the grader right before it sends the "call" request (steps.build_steps)
   and right after the answer comes, less the request's fixed cost (decoding the inputs, sending
   values back: never more than the grader's own time for that work). Nothing in the worker, whose
   clocks and reported "seconds" are the student's to replace, can shorten it; a loaded machine or a
@@ -21,7 +21,7 @@ within FACTORx the reference's time", of weight WEIGHT (a fraction of one ordina
 - the answers of the timed calls are compared with the reference's on the same inputs: a wrong one
   (a shortcut where the batch is large, a remembered answer) or a forbidden operator, and the check
   is not credited. So is a measurement while the sandbox user runs other processes;
-- the reference's time: the reference solution (solutions/ under runner.KIT_ROOT) called here,
+- the reference's time: the reference solution (Plan's reference folder: the kit's solutions/) called here,
   in the trusted grading process, timed on this thread's CPU time. It is never loaded into the
   worker: student code could read it back from there (in an exception message, for one). It runs
   with one thread, as the worker does, and under the worker's own operator observer (worker.Observer),
@@ -32,7 +32,7 @@ within FACTORx the reference's time", of weight WEIGHT (a fraction of one ordina
   the grader's wall clock instead (noisier, and still out of the student's reach).
 
 The check runs only for a function that returned something on every one of its other checks
-(right or wrong values: it is about speed) and passed at least one of them on inputs drawn at grading time (runner.fresh_pass); otherwise, and for a
+(right or wrong values: it is about speed) and passed at least one of them on inputs drawn at grading time (outcome.fresh_pass); otherwise, and for a
 function that uses a forbidden API, it is not run and not credited. A call that times out or kills
 the worker costs this check only (the session restarts the worker, as for any check). The public
 checker's plans carry no Timings: it never runs this check.
@@ -52,7 +52,8 @@ from typing import Dict, Optional
 import torch
 
 from . import compare, wire
-from .feedback import NOT_CREDITED, format_error, unpack
+from .feedback import format_error, unpack
+from .results import NOT_CREDITED
 from .sandbox import WorkerLost
 from .outcome import CheckResult, fresh_pass
 from .spec import CACHE, Case, DictArg, GradedFunction
@@ -144,7 +145,7 @@ def check(session, timing, res, deadline):
     if res.forbidden:
         return result(False, "not checked: %s uses an API this assignment does not allow" % fn.name)
     # Fast and wrong everywhere (a stub returning zeros) earns nothing, nor does a table of the release's
-    # public answers: only a check passed on inputs drawn at grading time counts (runner.fresh_pass).
+    # public answers: only a check passed on inputs drawn at grading time counts (outcome.fresh_pass).
     if not fresh_pass(res.checks):
         return result(False, NOT_CREDITED)
     if not all(c.passed or c.value_mismatch is not None for c in res.checks):
@@ -512,7 +513,6 @@ def _reference_run(timing, per_call, clock, forward_timed):
     then one call on that cache per entry of per_call; each call under the observer mode."""
     fn, fwd = timing.fn, timing.forward
     module = reference_module(timing.reference)
-    args = call_args
 
     outs = []
     collecting = gc.isenabled()
@@ -522,12 +522,12 @@ def _reference_run(timing, per_call, clock, forward_timed):
         fwd_out = cache = None
         if fn.forward:
             with Observer(fwd.forbidden_ops):  # the worker's observer: the same work per operator
-                fwd_out = getattr(module, fwd.name)(*args(fwd, per_call[0]))
+                fwd_out = getattr(module, fwd.name)(*call_args(fwd, per_call[0]))
             cache = fwd_out[fwd.returns.index(CACHE)]
             if not forward_timed:
                 start = clock.grader()
         for inputs in per_call:
-            own = args(fn, inputs, cache)
+            own = call_args(fn, inputs, cache)
             with Observer(fn.forbidden_ops):
                 outs.append(getattr(module, fn.name)(*own))
         return clock.grader() - start, fwd_out, outs

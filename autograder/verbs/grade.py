@@ -62,6 +62,11 @@ def failed(exc):
     return Outcome(failure_results(details), failure=details)
 
 
+def split_list(text):
+    """The names of a comma-separated option (--functions, --files): none when it is absent."""
+    return [t for t in (text or "").split(",") if t]
+
+
 def runs_instructor_tests(disabled, folder, narrowed):
     """The rule of both commands: instructor tests run when grading everything, or when asked to."""
     return not disabled and bool(folder or not narrowed)
@@ -116,10 +121,9 @@ def command(args):
     from ..engine import results
     from . import instructor
 
-    split = lambda text: [t for t in (text or "").split(",") if t]  # noqa: E731
     try:
         cfg = config.load(args.config)
-        functions = config.apply(cfg, registry.select(split(args.functions), split(args.files)))
+        functions = config.apply(cfg, registry.select(split_list(args.functions), split_list(args.files)))
     except (KeyError, config.ConfigError) as e:
         print("error: %s" % (e.args[0] if isinstance(e, KeyError) else e), file=sys.stderr)
         return 2

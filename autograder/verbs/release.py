@@ -36,7 +36,7 @@ import tempfile
 import torch
 
 from .. import config, registry
-from ..engine import archive, checker, detectors, forbidden, plans
+from ..engine import archive, checker, detectors, plans
 from ..engine.spec import DictArg
 from ..paths import DIST, KIT_ROOT, PACKAGE_DIR
 from . import documents, stubs

@@ -343,7 +343,7 @@ def test_each_label_of_a_group_stays_one_item(fr):
 
 
 def test_a_check_not_credited_is_not_shown_as_a_failure(fr):
-    from autograder.engine.feedback import NOT_CREDITED
+    from autograder.engine.results import NOT_CREDITED
 
     out = results.function_output(fr([chk(False, "wrong"), chk(False, NOT_CREDITED, name="inputs left unchanged")]),
                                   show_hidden=False)
