@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-fast test-gpu demo stubs check-stubs grade autograder student handouts bench clean
+.PHONY: setup test test-fast test-gpu demo stubs check-stubs grade preview autograder student handouts bench clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,12 @@ OUT ?= results.json
 DEVICE ?= auto
 grade: $(STAMP)
 	$(PY) -m autograder grade $(SUB) -o $(OUT) --device $(DEVICE)
+
+# A results.json as Gradescope shows it, in one HTML page: make preview RESULTS=results.json [PAGE=preview.html]
+RESULTS ?= results.json
+PAGE ?= preview.html
+preview: $(STAMP)
+	$(PY) tools/preview_results.py $(RESULTS) $(PAGE)
 
 # Gradescope's autograder zip: upload dist/autograder.zip (course.toml is checked first)
 autograder: $(STAMP)

@@ -6,6 +6,7 @@ scores are exact: 0 for word_embedding_forward and for word_embedding_backward (
 the student's forward to get a cache), full marks for the other nine functions. Tests that need
 root (a separate sandbox user, process and network isolation) skip cleanly otherwise.
 """
+import dataclasses
 import json
 import os
 import shutil
@@ -47,7 +48,9 @@ def expect_exact(report, zero=EMBED, words=None):
 
 
 def grade(sub, plans, limits=FAST):
-    return runner.grade(sub, plans(["rnn_layers"]), limits)
+    """The attack graded on every check but the vectorisation checks: their pass is a timing (test_speed.py
+    tests them), and an exact score must not hang on how loaded the machine is."""
+    return runner.grade(sub, dataclasses.replace(plans(["rnn_layers"]), speed=[]), limits)
 
 
 def cli(sub, out, *extra, env=None):

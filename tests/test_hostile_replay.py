@@ -150,13 +150,16 @@ def replay(tmp_path_factory):
 
 
 def test_the_replay_gets_full_marks_from_the_public_checker(replay):
-    """The attack is real: on the release's own inputs (the public checker's plan) every check passes."""
+    """The attack is real: on the release's own inputs (the public checker's plan) every check passes but
+    the vectorisation check, whose input ships without its answer (the table looks the input up, with
+    tensor operations of its own)."""
     path, data, sub = replay
     fns = checker.load_functions(path)
     report = runner.grade(sub, checker.load_plan(fns, path), CFG.limits(), CFG.budget_seconds())
-    failed = ["%s: %s %s" % (f.fn.name, c.name, c.message) for f in report.functions for c in f.checks if not c.passed]
+    failed = ["%s: %s %s" % (f.fn.name, c.name, c.message) for f in report.functions for c in f.checks
+              if not c.passed and not c.name.startswith(speed.NAME)]
     assert not failed, "\n".join(failed)
-    assert report.score == report.max_score == sum(fn.points for fn in FUNCTIONS)
+    assert report.max_score == sum(fn.points for fn in FUNCTIONS)
 
 
 def test_a_table_of_the_releases_answers_earns_nothing_from_the_grader(replay):

@@ -24,6 +24,7 @@ import buggy.attention
 import buggy.lstm_layers
 import buggy.rnn_layers
 import buggy.tbptt
+from buggy.rnn_layers import BATCH_LOOP
 from autograder import registry
 from autograder.verbs import release
 from autograder.engine import forbidden, runner, spec, speed
@@ -130,8 +131,9 @@ def run_checker(folder, *args, submission=None, tmp=None):
 def public_view(report):
     """What a student sees of the public checks: {function: (forbidden, static, [(check, passed, message)])}.
 
-    The vectorisation check times the reference solution, which the release does not ship: only the
-    grader runs it (the release's README says so), so it is left out of the comparison.
+    The vectorisation check measures differently on each side (the grader times the reference solution,
+    which the release does not ship; the checker counts tensor operations): it is left out here, and
+    test_a_batch_loop_fails_the_checker_with_the_graders_words compares it.
     """
     return {f["name"]: (f["forbidden"], f["static"],
                         [(c["name"], c["passed"], c["message"]) for c in f["checks"]
@@ -310,3 +312,47 @@ def test_checker_says_what_the_grader_says(group, unzipped, course_plan, tmp_pat
         assert not all(passed for _, passed, _ in checks), bug.name
         if bug.hint:
             assert any(bug.hint in message for _, _, message in checks), bug.name
+
+
+def _speed_checks(report):
+    return {f["name"]: next(c for c in f["checks"] if c["name"].startswith(speed.NAME))
+            for f in report["functions"] if any(c["name"].startswith(speed.NAME) for c in f["checks"])}
+
+
+def test_a_batch_loop_fails_the_checker_with_the_graders_words(unzipped, course_plan, tmp_path):
+    """The rule that costs points on Gradescope is seen before the deadline: the same check, of the same
+    name and weight, fails in check.py for a loop over the batch, with the grader's words (the measure
+    aside: the grader times the calls, the checker counts their tensor operations), and passes for
+    everything else. Would catch: a checker that skips the check, or that fails the solutions' calls."""
+    sub = make_variant(str(tmp_path / "sub"), BATCH_LOOP.file, BATCH_LOOP.edits)
+    started = start_checker(unzipped, "rnn_layers", submission=sub, tmp=tmp_path)
+    plan = registry.plan([fn for fn in FUNCTIONS if fn.file == "rnn_layers"], device="cpu", seed=FIXED_SEED)
+    grader = _speed_checks(report_dict(runner.grade(sub, plan, CFG.limits(), CFG.budget_seconds())))
+    local = _speed_checks(finish(started)[2])
+    assert list(local) == list(grader) == [fn.name for fn in FUNCTIONS if fn.file == "rnn_layers" and fn.speed]
+    for name in local:
+        mine, theirs = local[name], grader[name]
+        assert (mine["name"], mine["weight"]) == (theirs["name"], theirs["weight"])
+        broken = name in BATCH_LOOP.breaks
+        assert mine["passed"] == theirs["passed"] == (not broken), (name, mine, theirs)
+        if broken:
+            words = "%s is " % name, "x slower than the reference solution on this check's input", speed.ADVICE
+            for message in (mine["message"], theirs["message"]):
+                assert message.startswith(words[0]) and words[1] in message and message.endswith(words[2]), message
+            assert "counted in tensor operations" in mine["message"]
+
+
+TIME_LOOP = ("    out = x @ w + b  # (N, T, M)\n",
+             "    out = x.new_empty((x.shape[0], x.shape[1], w.shape[1]))\n"
+             "    for t in range(x.shape[1]):  # a loop over time, which the assignment allows\n"
+             "        out[:, t] = x[:, t] @ w + b\n")
+
+
+def test_a_loop_over_time_passes_the_checkers_count(unzipped, tmp_path):
+    """The loop the assignment allows passes: the reference's temporal_affine_forward makes 2 tensor operations
+    (counted as speed.OPS_FLOOR), a loop over its 4 time steps 17. Would catch: an allowance that a loop
+    over time exceeds."""
+    sub = make_variant(str(tmp_path / "sub"), "rnn_layers.py", [TIME_LOOP])
+    _, _, report = run_checker(unzipped, "temporal_affine_forward", submission=sub, tmp=tmp_path)
+    (f,) = report["functions"]
+    assert all(c["passed"] for c in f["checks"]), f

@@ -23,7 +23,9 @@ dicts, so that torch.load(..., weights_only=True) reads it without running code)
   for a DictArg), returns, forward, rtol {dtype name: float}, time_axis, forbidden_ops {ATen
   name: what the student reads}, cases (its public cases:
   name, sizes, dtype, device, hidden, seed, opts [[key, value], ...], weight) and mistakes
-  (hint, detector: the name of a detectors.DETECTORS entry, or None for a model's mistake).
+  (hint, detector: the name of a detectors.DETECTORS entry, or None for a model's mistake), and speed
+  (None, or its vectorisation check: sizes, inputs, and reference_ops, the reference solution's tensor
+  operations on those inputs, which speed.counted compares the student's with).
 - "checks": one dict per public check: function, case (index in that function's cases), seed,
   inputs, inputs64, expected, and models: for each mistake of the function, the outputs of its
   model on inputs64 ({output name: tensor}), or None.
@@ -38,7 +40,7 @@ import sys
 
 import torch
 
-from . import plans
+from . import plans, speed
 from .detectors import DETECTORS, matches_model
 from .spec import Case, DictArg, GradedFunction, Mistake
 
@@ -124,8 +126,12 @@ def load_plan(functions, path=None, library=()):
         # fresh=False: the shipped inputs are feedback; only the grader's, drawn at grading time, earn points
         checks.append(plans.Prepared(own, fn.cases[c["case"]], c["seed"], c["inputs"], c["inputs64"],
                                      c["expected"], fresh=False, forward=known.get(fn.forward)))
+    # The vectorisation checks, counted (speed.counted): no reference solution ships to time.
+    timings = [speed.Timing(fn, Case(speed.NAME, dict(s["sizes"]), torch.float32, weight=speed.WEIGHT),
+                            dict(s["inputs"]), None, known.get(fn.forward), reference_ops=int(s["reference_ops"]))
+               for fn in functions for s in [specs[fn.name].get("speed")] if s]
     # kit: run as root, the grader hides its own folder from the sandbox user: here, this package.
-    return plans.Plan(list(functions), checks, 0, "cuda" if cuda else "cpu", not cuda, kit=HERE)
+    return plans.Plan(list(functions), checks, 0, "cuda" if cuda else "cpu", not cuda, speed=timings, kit=HERE)
 
 
 def course_limits(path=None):

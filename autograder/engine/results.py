@@ -6,6 +6,7 @@ function's name). Public checks are explained in full; hidden checks show only p
 grades are published, when a separate 0-point entry per function reveals their messages.
 """
 import json
+import textwrap
 
 from . import archive
 
@@ -16,6 +17,7 @@ NOT_CREDITED = "not credited: no other check of this function passed"
 MAX_OUTPUT_CHARS = 8000  # bytes of JSON per test entry, and for the notes: results.json stays far under
 # Gradescope's 1 MB whatever the student prints, raises or names (a character may take 12 bytes in JSON)
 TRUNCATED = "\n[... truncated]"
+MD_WIDTH = 100  # characters a line of a message's code block in Gradescope's Markdown (wrapped beyond)
 
 
 def clip(text, limit=MAX_OUTPUT_CHARS):
@@ -100,7 +102,7 @@ def function_output(fr, show_hidden, markdown=False):
         elif kind in ("hidden", "not credited"):
             parts.append("%s %s: %s" % ("**FAIL**" if kind == "hidden" else "NOT CREDITED", named, message))
         else:
-            parts.append("**FAIL** %s\n\n%s" % (named, _indent(message, "    ")))
+            parts.append("**FAIL** %s\n\n%s" % (named, _indent(message, "    ", MD_WIDTH)))
     return "\n\n".join(parts)
 
 
@@ -109,11 +111,18 @@ def _md_labels(labels):
     return ", ".join("`%s`" % label.replace("`", "'") for label in labels)
 
 
-def _indent(text, prefix):
+def _indent(text, prefix, width=None):
     """text with every line indented by prefix. Lines end wherever a terminal or a Markdown renderer ends
     them (str.splitlines: \\r, \\u2028, ... too): a message of the student's cannot put a line of its own
-    outside the block (a FAIL turned PASS on a terminal, a heading or HTML in Gradescope's Markdown)."""
-    return "\n".join(prefix + line for line in (text.splitlines() or [""]))
+    outside the block (a FAIL turned PASS on a terminal, a heading or HTML in Gradescope's Markdown).
+    width: lines longer than this are wrapped at spaces, their continuations indented two more spaces
+    (Gradescope shows a code block's long line in a box that scrolls sideways); a word is never cut."""
+    lines = text.splitlines() or [""]
+    if width:
+        lines = [piece for line in lines for piece in (textwrap.wrap(
+            line, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+            if len(line) > width else [line]) or [line]]
+    return "\n".join(prefix + line for line in lines)
 
 
 def _md_text(text):
@@ -156,7 +165,7 @@ def gradescope(report, visibility=None, hidden_details="after_published"):
                 "score": 0.0,
                 "max_score": 0.0,
                 "status": "failed",
-                "output": clip("\n\n".join("**FAIL** %s\n\n%s" % (_md_labels([c.name]), _indent(c.message, "    "))
+                "output": clip("\n\n".join("**FAIL** %s\n\n%s" % (_md_labels([c.name]), _indent(c.message, "    ", MD_WIDTH))
                                           for c in hidden_failed)),
                 "output_format": "md",
                 "visibility": hidden_details,

@@ -16,7 +16,7 @@ from .feedback import format_error, hints, unpack
 from .results import NOT_CREDITED
 from .outcome import CheckResult, FunctionResult, Report, fresh_pass
 from .sandbox import EnvironmentFailure, Limits, Worker, WorkerLost, lease, release, user_processes
-from .steps import build_steps
+from .steps import build_steps, call_request
 from .submission import locate, make_scratch, shadowing
 from .wire import Received
 
@@ -176,8 +176,7 @@ def run_check(session, prep, touched, res, gave_up):
     sent = {k: (v.to(case.device) if torch.is_tensor(v) and case.device != "cpu" else v)
             for k, v in prep.inputs.items()}
     try:
-        resp = session.worker.request({"op": "call", "inputs": sent, "steps": steps},
-                                      session.timeout(), "in %s" % fn.name)
+        resp = session.worker.request(call_request(sent, steps), session.timeout(), "in %s" % fn.name)
     except WorkerLost as e:
         session.lost()
         gave_up[fn.name] = "skipped: an earlier check of %s already lost the worker: %s" % (fn.name, e.reason)
@@ -240,7 +239,7 @@ def evaluate(prep, resp, touched, res):
         return result(True)
     (_, (message, value_mismatch)), others = problems[0], problems[1:]
     if others:  # every wrong output is named: one wrong gradient and all of them wrong are different bugs
-        message += "\nAlso wrong: %s." % "; ".join("%s (%s)" % (n, _gist(n, p[0])) for n, p in others)
+        message += "".join("\nAlso wrong: %s: %s" % (n, _gist(n, p[0])) for n, p in others)
         if len(problems) == len(fn.outputs) > 2:
             message += ("\nEvery output is wrong: look first at what they all share (in a backward pass, the "
                         "gradient flowing into the pre-activation).")
@@ -267,11 +266,11 @@ def _note_failing_callees(statuses, results):
 
 
 def _gist(name, message):
-    """The first line of an output's problem without its name and hints: "largest relative error 3.1e-01 ..."."""
+    """The first line of an output's problem without its name and hints: "largest relative error 3.1e-01 ...",
+    whole (a number cut in the middle tells a student nothing)."""
     line = message.split("\n")[0]
     line = line[len(name):].lstrip(" :") if line.startswith(name) else line
-    line = line[len("is wrong: "):] if line.startswith("is wrong: ") else line
-    return line if len(line) <= 90 else line[:87] + "..."
+    return line[len("is wrong: "):] if line.startswith("is wrong: ") else line
 
 
 def _check_output(fn, name, got, prep, res=None):

@@ -9,15 +9,16 @@ within FACTORx the reference's time", of weight WEIGHT (a fraction of one ordina
   plans.build_plan, makes one per plan), drawn again from an unpredictable seed for every timed
   request: nothing can be computed before a request comes or remembered from an earlier one;
 - the student's time: the worker process's CPU time as the kernel counts it (every thread, ended
-  ones included), read by the grader right before it sends the "call" request (steps.build_steps)
-  and right after the answer comes, less the request's fixed cost (decoding the inputs, sending
-  values back: never more than the grader's own time for that work). Nothing in the worker, whose
-  clocks and reported "seconds" are the student's to replace, can shorten it; a loaded machine or a
-  CPU quota delays the worker without adding to it. A backward is timed without its forward: an
-  untimed request has the student's forward build the cache and send it back, and the timed request
-  carries it as an input, with BACKWARD_CALLS calls of the backward on it, each with a fresh gradient
-  (a cache the wire format cannot carry: the forward runs first in the timed request, and in the
-  reference's time too). Nothing the student's code runs is ever subtracted;
+  ones included), read by the grader right before it sends a "call" request of CALLS calls, each on
+  inputs of its own (steps.call_request), and right after the answer comes, less the request's fixed
+  cost (decoding the request, sending the values back: as a dry request costs, never more than the
+  grader's own side of the exchange). Nothing in the worker, whose clocks and reported "seconds" are
+  the student's to replace, can shorten it; a loaded machine or a CPU quota delays the worker without
+  adding to it. A backward is timed without its forward: an untimed request has the student's forward
+  build the cache and send it back, and the timed request carries it as an input, with CALLS calls of
+  the backward on it, each with a fresh gradient (a cache the wire format cannot carry: the forward
+  runs first in the timed request, and in the reference's time too). Nothing the student's code runs
+  is ever subtracted;
 - the answers of the timed calls are compared with the reference's on the same inputs: a wrong one
   (a shortcut where the batch is large, a remembered answer) or a forbidden operator, and the check
   is not credited. So is a measurement while the sandbox user runs other processes;
@@ -32,10 +33,15 @@ within FACTORx the reference's time", of weight WEIGHT (a fraction of one ordina
   the grader's wall clock instead (noisier, and still out of the student's reach).
 
 The check runs only for a function that returned something on every one of its other checks
-(right or wrong values: it is about speed) and passed at least one of them on inputs drawn at grading time (outcome.fresh_pass); otherwise, and for a
-function that uses a forbidden API, it is not run and not credited. A call that times out or kills
-the worker costs this check only (the session restarts the worker, as for any check). The public
-checker's plans carry no Timings: it never runs this check.
+(right or wrong values: it is about speed) and passed at least one of them on inputs drawn at grading
+time (outcome.fresh_pass); otherwise, and for a function that uses a forbidden API, it is not run and
+not credited. A call that times out or kills the worker costs this check only (the session restarts
+the worker, as for any check).
+
+The public checker has no reference solution to time (none ships to students): its Timings carry the
+reference's count of tensor operations on the check's input instead (Timing.reference_ops, computed by
+`make student`), and `counted` compares the student's count with it, under the same name, FACTOR and
+advice. At these sizes a call costs about its operations: a loop over the batch makes N times as many.
 """
 import contextlib
 import gc
@@ -57,16 +63,17 @@ from .results import NOT_CREDITED
 from .sandbox import WorkerLost
 from .outcome import CheckResult, fresh_pass
 from .spec import CACHE, Case, DictArg, GradedFunction
-from .steps import build_steps, call_args, dict_arg
+from .steps import build_steps, call_args, call_request, dict_arg
 from .worker import Observer  # the worker's operator observer, run here on the reference
 
-# How much slower than the reference the student's call may be. Measured with the reference graded
-# as the student (tools/speed_ratios.py: python -m autograder grade solutions, 19 timed functions,
-# 2 cores shared with other test runs): under a CPU quota of 0.5 CPU, over 40 gradings, the ratio
-# reached 6.7 at worst (temporal_affine_backward; median 1.8, 99th percentile 4.9) and never needed
-# CONFIRM; without the quota, 7.3 at worst (word_embedding_forward). The worst are the cheapest calls
-# (under FLOOR), where the request's own cost weighs most. A Python loop over the batch at the declared
-# sizes is 20x (one index per row) to 45x (the RNN's step per example).
+# How much slower than the reference the student's call may be. Measured with tools/speed_ratios.py
+# (python -m autograder grade SUBMISSION, 19 timed functions, 2 cores with three busy-looping processes
+# beside the grading): the reference graded as the student reached 4.5 at worst (hard_attention_backward,
+# whose answer is large beside its work: sending it back weighs most), 3 for every other function; a
+# Python loop over the batch at the declared sizes is 19x (one index per row: word_embedding_forward) to
+# 45x (the RNN's step per example). (Before each request held CALLS calls and its steps' deny-lists were
+# sent once, a request's own cost weighed so much on the cheapest calls that the reference reached 10.5x
+# on a loaded CI machine.)
 FACTOR = 10.0
 REPEATS = 3  # rounds: one timed request of each side per round
 CONFIRM = 6  # more rounds when the first REPEATS find the student over FACTOR ...
@@ -76,6 +83,10 @@ WEIGHT = 0.5  # of one ordinary check
 # Reference times below this count as this much: a call of a few microseconds is mostly fixed
 # overhead (the request, the observer's push and pop), which no student code can avoid.
 FLOOR = 50e-6
+# The public checker's counterpart of FLOOR (counted): reference counts below this count as this much. A
+# tensor operation costs 5-8 us at these sizes, and the cheapest references make 2 (temporal_affine_forward:
+# a loop over its 4 time steps, which the assignment allows, makes 17).
+OPS_FLOOR = 8
 NAME = "vectorised: within %gx the reference's time" % FACTOR
 
 
@@ -86,8 +97,11 @@ class Timing:
     fn: GradedFunction
     case: Case  # NAME at the function's `speed` sizes; case.label names the check
     inputs: Dict[str, object]
-    reference: str  # the reference solution's file, which the student's time is compared with
+    reference: Optional[str]  # the reference solution's file, which the student's time is compared with
     forward: Optional[GradedFunction] = None  # fn's forward (a backward's cache), as plans.Prepared.forward
+    # The public checker's instead of a reference to time: the reference's tensor operations on `inputs`
+    # (reference_ops, computed by `make student`), which the student's count is compared with (counted).
+    reference_ops: Optional[int] = None
 
 
 def prepare(functions, reference, known):
@@ -128,7 +142,8 @@ def run(session, plan, results, deadline):
         for timing in plan.speed:
             res = results.get(timing.fn.name)
             if res is not None:
-                out[timing.fn.name] = [check(session, timing, res, deadline)]
+                judge = check if timing.reference_ops is None else counted
+                out[timing.fn.name] = [judge(session, timing, res, deadline)]
     return out
 
 
@@ -136,23 +151,41 @@ class _NotChecked(Exception):
     pass
 
 
-def check(session, timing, res, deadline):
-    fn, case = timing.fn, timing.case
+ADVICE = ("Loop over time steps only; do the batch (and hidden units) as tensor operations: a Python loop over "
+          "the batch, here or in a function it calls, is the usual cause.")
 
-    def result(passed, message=""):
-        return CheckResult(case.label, False, case.weight, passed, message)
 
+def _result(timing, passed, message=""):
+    return CheckResult(timing.case.label, False, timing.case.weight, passed, message)
+
+
+def _not_runnable(timing, res):
+    """Why the check is not run on this function (a CheckResult), or None."""
+    fn = timing.fn
     if res.forbidden:
-        return result(False, "not checked: %s uses an API this assignment does not allow" % fn.name)
+        return _result(timing, False, "not checked: %s uses an API this assignment does not allow" % fn.name)
     # Fast and wrong everywhere (a stub returning zeros) earns nothing, nor does a table of the release's
     # public answers: only a check passed on inputs drawn at grading time counts (outcome.fresh_pass).
     if not fresh_pass(res.checks):
-        return result(False, NOT_CREDITED)
+        return _result(timing, False, NOT_CREDITED)
     if not all(c.passed or c.value_mismatch is not None for c in res.checks):
-        return result(False, "not checked: %s did not return a value on every check above (it raised, timed "
-                             "out or could not be imported); the timing needs a function that runs" % fn.name)
+        return _result(timing, False, "not checked: %s did not return a value on every check above (it raised, "
+                                      "timed out or could not be imported); the timing needs a function that "
+                                      "runs" % fn.name)
+    return None
+
+
+def check(session, timing, res, deadline):
+    fn = timing.fn
+
+    def result(passed, message=""):
+        return _result(timing, passed, message)
+
+    refused = _not_runnable(timing, res)
+    if refused:
+        return refused
     try:
-        mine, theirs, calls = measure(session, timing, deadline)
+        mine, theirs, rounds = measure(session, timing, deadline)
     except _NotChecked as e:
         return result(False, "not checked: %s" % e)
     except WorkerLost as e:
@@ -163,10 +196,65 @@ def check(session, timing, res, deadline):
         return result(True)
     own = " (its own call: the forward that builds the cache is not counted)" if fn.forward else ""
     return result(False, (
-        "%s is %.1fx slower than the reference solution on this check's input: %s against %s (the fastest of "
-        "%d calls each, one thread%s; allowed: %gx). Loop over time steps only; do the batch (and hidden "
-        "units) as tensor operations: a Python loop over the batch, here or in a function it calls, is the "
-        "usual cause." % (fn.name, ratio, _ms(mine), _ms(max(theirs, FLOOR)), calls, own, FACTOR)))
+        "%s is %.1fx slower than the reference solution on this check's input: %s against %s a call (the "
+        "fastest of %d rounds of %d calls each, one thread%s; allowed: %gx). %s"
+        % (fn.name, ratio, _ms(mine), _ms(max(theirs, FLOOR)), rounds, CALLS, own, FACTOR, ADVICE)))
+
+
+def counted(session, timing, res, deadline):
+    """The public checker's vectorisation check, which has no reference solution to time: the student's
+    tensor operations (as the worker's operator observer counts them, worker.Observer) in one call on the
+    check's input, against the reference's on the same input (Timing.reference_ops). At these sizes a call
+    costs about its operations (tools/speed_ratios.py), and a loop over the batch makes N times as many.
+    The student's own machine runs it: nothing here needs to be out of the student's reach."""
+    fn = timing.fn
+    refused = _not_runnable(timing, res)
+    if refused:
+        return refused
+    if time.monotonic() > deadline:
+        return _result(timing, False, "not checked: the overall time budget ran out")
+    for module in ([timing.forward.file] if fn.forward else []) + [fn.file]:
+        err = session.ensure(module)
+        if err:
+            return _result(timing, False, "not checked: %s" % err)
+    program = build_steps(timing)
+    try:
+        resp = session.worker.request(call_request(dict(timing.inputs), program, inputs_after=False),
+                                      session.timeout(), "in %s, on the larger input of this check" % fn.name)
+        _student_outputs(fn, resp, len(program), bool(fn.forward))
+    except _NotChecked as e:
+        return _result(timing, False, "not checked: %s" % e)
+    except WorkerLost as e:
+        session.lost()
+        return _result(timing, False, "not checked: on this check's larger input, %s" % e.reason)
+    ops = resp["steps"][-1].get("ops")
+    if type(ops) is not int or ops < 0:
+        return _result(timing, False, "not checked: the worker's answer was malformed")
+    ratio = ops / max(timing.reference_ops, OPS_FLOOR)
+    if ratio <= FACTOR:
+        return _result(timing, True)
+    return _result(timing, False, (
+        "%s is %.1fx slower than the reference solution on this check's input, counted in tensor operations: "
+        "%d against %d a call (check.py counts them; Gradescope times the calls; allowed: %gx). %s"
+        % (fn.name, ratio, ops, max(timing.reference_ops, OPS_FLOOR), FACTOR, ADVICE)))
+
+
+def reference_ops(timing):
+    """The tensor operations of the reference's own call on timing.inputs (a backward's forward is not
+    counted), under the worker's observer: what the public checker compares a student's count with
+    (Timing.reference_ops; `make student` computes it)."""
+    fn, fwd = timing.fn, timing.forward
+    module = reference_module(timing.reference)
+    with one_thread():
+        cache = None
+        if fn.forward:
+            with Observer(fwd.forbidden_ops):
+                out = getattr(module, fwd.name)(*call_args(fwd, timing.inputs))
+            cache = out[fwd.returns.index(CACHE)]
+        observer = Observer(fn.forbidden_ops)
+        with observer:
+            getattr(module, fn.name)(*call_args(fn, timing.inputs, cache))
+    return observer.count
 
 
 def _ms(seconds):
@@ -183,27 +271,27 @@ def measure(session, timing, deadline):
     the values returned are compared with the reference's on them: a call that takes a shortcut on this
     input (zeros, a remembered answer, a forbidden operator) is not credited. Each round:
     - for a backward, an untimed request runs its forward and sends its cache back (`_cache_to_send`);
-      the timed requests then carry that cache as an input, and hold BACKWARD_CALLS calls of the
-      backward on it (`_program`), which the reference makes too;
-    - in the first round, an empty request (`steps: []`) with the timed request's inputs: the worker
-      decodes them and sends them back. Its time, capped by the grader's own time for that work (student code could slow the
-      empty request down on purpose: only time the grader can vouch for is subtracted), plus the
-      grader's own time to frame the values the timed request returns, is the fixed cost (`_machinery`);
-    - the timed request: the function's own call (a backward: its calls);
+    - the timed request holds CALLS calls, each on inputs of its own (a backward: on that one cache,
+      each with a fresh gradient; `_program`), which the reference makes too;
+    - a dry request first: the timed request itself, which the worker decodes and answers without
+      running a step. Its time plus the grader's own time to frame the values the timed request
+      returns (`_framing`) is the request's fixed cost, capped by the grader's own time for its side of
+      the timed request (`_timed_request`): student code can slow the dry request down on purpose, and
+      only time the grader can vouch for is subtracted;
     - the reference's run on the same inputs, timed on this thread's CPU time.
-    The student's time is the fastest timed request less the fastest fixed cost; both sides are divided
+    The student's time is the fastest timed request less the smallest fixed cost; both sides are divided
     by the calls per request.
     """
     fn, fwd = timing.fn, timing.forward
     modules = ([fwd.file] if fn.forward else []) + [fn.file]
     program = build_steps(timing)
     _reference_run(timing, [timing.inputs], _Clock(None), True)  # warm-up: the first call at new sizes pays the allocator
-    calls = BACKWARD_CALLS if fn.forward else 1
+    calls = CALLS
     clock, diluted = None, None
-    real, empty, vouched, framing, theirs = [], [], [], [], []
+    real, dry, exchange, framing, theirs = [], [], [], [], []
 
     def estimate():
-        fixed = min(min(empty), min(vouched)) + min(framing)
+        fixed = min(min(dry) + min(framing), min(exchange))
         return max(min(real) - fixed, 0.0) / calls, min(theirs) / calls
 
     for done in range(REPEATS + CONFIRM):
@@ -232,12 +320,12 @@ def measure(session, timing, deadline):
                 raise _NotChecked("%s's cache could be sent back to the grader on one round and not on another"
                                   % fn.forward)
         sent, steps, per_call = _program(fn, program, inputs, _UNSENDABLE if diluted else cache)
-        if not empty:  # once: what is subtracted is capped by the grader's own time anyway (vouched)
-            seconds, resp = _timed_request(session, clock, sent, [], what)
-            if not isinstance(resp, dict) or resp.get("steps") != []:
-                raise _NotChecked("the worker's answer was malformed")
-            empty.append(seconds)
-        seconds, resp = _timed_request(session, clock, sent, steps, what)
+        seconds, _, resp = _timed_request(session, clock, sent, steps, what, dry=True)
+        if not isinstance(resp, dict) or resp.get("steps") != []:
+            raise _NotChecked("the worker's answer was malformed")
+        dry.append(seconds)
+        seconds, grader_seconds, resp = _timed_request(session, clock, sent, steps, what)
+        exchange.append(grader_seconds)
         _alone(session, fn)
         got = _student_outputs(fn, resp, len(steps), bool(diluted))
         if clock.cpu and seconds <= 0:  # the pid is not the process that ran the call
@@ -248,16 +336,14 @@ def measure(session, timing, deadline):
         _verify(fn, timing.case, got, own_outs)
         returned = ([_as_returned(fwd, fwd_out)] if diluted else []) + \
             [_as_returned(fn, out) for out in own_outs]
-        seconds_in, seconds_out = _machinery(clock, sent, steps, returned)
-        vouched.append(seconds_in)
-        framing.append(seconds_out)
+        framing.append(_framing(clock, returned))
     mine, ref = estimate()
     return mine, ref, len(real)
 
 
-# A backward's calls per timed request, on one cache: a call of 50 us is then not lost in the request's
+# Calls per timed request (a backward's: on one cache): a call of 20 us is then not lost in the request's
 # own cost (sending its inputs and its answers through the pipes), as it would be alone.
-BACKWARD_CALLS = 8
+CALLS = 8
 CACHE_INPUT = "#cache"  # the name of the cache among a backward's inputs, when it was sent back
 _SEEDS = random.SystemRandom()  # the fresh inputs' seeds: unpredictable, and the global generators untouched
 _UNSENDABLE = object()
@@ -304,13 +390,19 @@ def _alone(session, fn):
                           "own CPU time only" % fn.name)
 
 
-def _timed_request(session, clock, inputs, steps, what):
-    """(the worker's time for one "call" request, its answer)."""
+def _timed_request(session, clock, inputs, steps, what, dry=False):
+    """(the worker's time for one "call" request, the grader's own time for its side of it, the answer).
+
+    The grader's side mirrors the worker's work around the calls: it encodes and writes the request that
+    the worker reads and decodes, and reads and decodes the answer that the worker encodes and writes.
+    dry: the worker decodes the whole request, its steps included, and answers without running them
+    (worker.run_call)."""
     worker = session.worker
     pid = worker.proc.pid
-    start = clock.worker(pid)
-    resp = worker.request({"op": "call", "inputs": inputs, "steps": steps}, session.timeout(), what)
-    return clock.worker(pid) - start, resp
+    extra = {"dry": True, "inputs_after": False} if dry else {"inputs_after": False}
+    start, own = clock.worker(pid), clock.grader()
+    resp = worker.request(call_request(inputs, steps, **extra), session.timeout(), what)
+    return clock.worker(pid) - start, clock.grader() - own, resp
 
 
 def _fresh_inputs(timing):
@@ -323,7 +415,7 @@ def _cache_to_send(session, timing, forward_step, inputs, what):
     """The cache the student's forward builds on `inputs` (an untimed request), ready to be sent as an
     input: tensors as tensors; _UNSENDABLE where it holds what the wire format does not carry."""
     fn, fwd = timing.fn, timing.forward
-    resp = session.worker.request({"op": "call", "inputs": inputs, "steps": [dict(forward_step, skip=[])]},
+    resp = session.worker.request(call_request(inputs, [dict(forward_step, skip=[])]),
                                   session.timeout(), what)
     _alone(session, fn)
     _student_outputs(fwd, resp, 1, False, judged=False)
@@ -352,25 +444,25 @@ def _program(fn, program, inputs, cache):
     """(the timed request's inputs, its steps, each own call's inputs by their names) of fn on `inputs`.
 
     program: build_steps' (a backward's forward, then its own call). A forward: its one call. A backward:
-    BACKWARD_CALLS calls on one cache, the k-th (k >= 1) with fresh values of its other floating-point
+    CALLS calls on one cache, the k-th (k >= 1) with fresh values of its other floating-point
     arguments (the gradient flowing in: same shape and scale), each call's arguments sent under names of
     their own ("#k:dh"): no call can reuse another's answer. The cache is the student's forward's, sent
     as an input (CACHE_INPUT) when `_cache_to_send` could. When it could not (_UNSENDABLE: an object of
     the student's own class, a torch.Size, a namedtuple ...), the request runs the forward first, and the
-    reference's time includes its forward too: one part in BACKWARD_CALLS + 1 on both sides. Nothing
+    reference's time includes its forward too: one part in CALLS + 1 on both sides. Nothing
     the student's code runs is ever subtracted: student code could inflate what is subtracted (slow the
     request down that measures it) and so hide a loop in what is kept.
     """
-    if not fn.forward:
-        return inputs, program, [inputs]
     own = program[-1]
-    if cache is _UNSENDABLE:
+    if not fn.forward:
+        sent, steps, cache_arg = {}, [], None
+    elif cache is _UNSENDABLE:
         sent, steps, cache_arg = dict(inputs), list(program[:-1]), None
     else:
         sent, steps, cache_arg = {CACHE_INPUT: cache}, [], {"in": CACHE_INPUT}
     per_call = []
     generator = torch.Generator().manual_seed(_SEEDS.getrandbits(62))
-    for k in range(BACKWARD_CALLS):
+    for k in range(CALLS):
         tag, mine, args = "#%d:" % k, dict(inputs), []
         for a, arg in zip(fn.args, own["args"]):
             if a == CACHE:
@@ -464,21 +556,16 @@ def _as_returned(fn, out):
     return tuple(None if r == CACHE else v for r, v in zip(fn.returns, out))
 
 
-def _machinery(clock, inputs, steps, returned):
-    """(seconds, seconds): the grader's own time, on its clock, for the worker's work around the calls:
-    decoding the request and framing the empty request's answer (its inputs sent back); then framing
-    `returned`, the values of a timed request's steps (the reference's, in their places)."""
-    header, payload = wire.encode({"op": "call", "id": 1, "inputs": inputs, "steps": steps})
+def _framing(clock, returned):
+    """The grader's own time, on its clock, to frame `returned` (the values of a timed request's steps:
+    the reference's, in their places), as the worker frames the student's."""
     answer = [{"ok": True, "violations": [], "value": v} for v in returned]
     collecting = gc.isenabled()
     gc.disable()
     try:
         start = clock.grader()
-        req = wire.decode(header, payload, lambda data, device, requires_grad: data.to(device))
-        wire.frame({"id": 1, "steps": [], "inputs_after": req["inputs"]})
-        middle = clock.grader()
         wire.frame({"id": 1, "steps": answer})
-        return middle - start, clock.grader() - middle
+        return clock.grader() - start
     finally:
         if collecting:
             gc.enable()

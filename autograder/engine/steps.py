@@ -29,6 +29,22 @@ def program_arg(a, forward=None):
     return {"in": a}
 
 
+def call_request(inputs, steps, **extra):
+    """The worker's "call" request of `steps` (build_steps' program) on `inputs`: each distinct deny-list
+    is sent once ("denies"), and each step names its own by index. A deny-list holds dozens of
+    operators with their words; sent with every step, its decoding would cost a speed check's request of
+    many calls (speed.py) more than the calls themselves."""
+    denies, packed = [], []
+    for step in steps:
+        deny = step.get("deny") or {}
+        index = next((i for i, d in enumerate(denies) if d is deny or d == deny), None)
+        if index is None:
+            denies.append(deny)
+            index = len(denies) - 1
+        packed.append(dict(step, deny=index))
+    return dict({"op": "call", "inputs": inputs, "steps": packed, "denies": denies}, **extra)
+
+
 def build_steps(prep):
     """The worker program for one check (a plans.Prepared or a speed.Timing): the call, preceded by the
     forward for a backward (prep.forward)."""

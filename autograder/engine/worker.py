@@ -15,11 +15,13 @@ here, in the grader) carries the same list to it as a Python literal.
 Protocol (frames of wire.py on two pipes whose numbers come in argv):
     -> {"op": "load", "id": k, "module": "rnn_layers"}
     <- {"id": k, "ok": true} | {"id": k, "ok": false, "error": {...}}
-    -> {"op": "call", "id": k, "inputs": {name: tensor}, "steps": [step, ...]}
+    -> {"op": "call", "id": k, "inputs": {name: tensor}, "steps": [step, ...], "denies": [{op: words}, ...],
+        "dry": true (optional: decode, answer, run nothing), "inputs_after": false (optional: send none back)}
        step = {"module": m, "fn": f, "args": [{"in": name} | {"dict": prefix} | {"step": i, "index": j}],
-               "arity": n or null, "skip": [indices not to send back (caches)]}
+               "arity": n or null, "skip": [indices not to send back (caches)], "deny": index in denies}
+       (steps.call_request builds it)
     <- {"ready": true, "torch": version, "cuda": bool, "layers": {layer: status}, "witness": fd}  (first)
-    <- {"id": k, "steps": [{"ok": true, "value": ..., "violations": [...]} |
+    <- {"id": k, "steps": [{"ok": true, "value": ..., "violations": [...], "ops": tensor operations} |
                            {"ok": false, "error": {...}, "violations": [...]}],
         "inputs_after": {name: tensor}}
     -> {"op": "unittest", "id": k, "module": name, "filename": label, "source": [text, ...]}
@@ -153,6 +155,7 @@ def install_guards():
 
 
 _observer = []  # [observe function] once install_observer() ran
+_ops = [0]  # the tensor operations of the last observed call (its step's "ops")
 SUBCLASS = "a torch.Tensor subclass with its own __torch_function__ (it would run outside the grader's observer)"
 _Tensor = torch.Tensor  # bound now, before any student file is imported
 
@@ -182,8 +185,10 @@ class Observer(TorchFunctionMode):
         super().__init__()
         self.deny = deny if deny is not None else {}
         self.record = record if record is not None else []
+        self.count = 0  # the tensor operations seen (the public checker's vectorisation check: speed.counted)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.count += 1
         record = self.record
         label = self.deny.get(op_name(func))
         if label is not None and label not in record:
@@ -242,7 +247,7 @@ def install_observer(torch):
             _guards.append((C, name, guard, "torch._C.%s" % name))
 
     def observed(fn, args, deny):
-        watcher.deny = deny
+        watcher.deny, watcher.count = deny, 0
         base = length()
         push(watcher)
         try:
@@ -255,6 +260,7 @@ def install_observer(torch):
                 _violations.append("a change to the grader's operator observer (what it denies or where it records)")
             while length() > base:
                 pop()
+            _ops[0] = watcher.count
             watcher.deny, watcher.record = {}, _violations
 
     # Where threads are allowed (CUDA runs: isolation.confine), a thread the student starts gets the
@@ -423,6 +429,9 @@ def main(rfd, wfd, scratch, data_mb=0, cuda=False, witness=None):
 
 def run_call(req, modules, scratch, torch):
     inputs = req["inputs"]
+    after = inputs if req.get("inputs_after", True) else {}  # speed.py's requests need no in-place check
+    if req.get("dry"):  # speed.py's measure of a request's own cost: decoded, answered, nothing run
+        return {"id": req["id"], "steps": [], "inputs_after": after}
     outs = []
     results = []
     for index, step in enumerate(req["steps"]):
@@ -444,7 +453,7 @@ def run_call(req, modules, scratch, torch):
                     args.append({k[len(p):]: v for k, v in inputs.items() if k.startswith(p)})
                 else:
                     args.append(outs[a["step"]][a["index"]])
-            out = _observer[0](fn, args, step.get("deny") or {})
+            out = _observer[0](fn, args, req["denies"][step["deny"]])
             if any(t.is_cuda for t in inputs.values() if type(t) is torch.Tensor):
                 torch.cuda.synchronize()  # an asynchronous CUDA error belongs to this call
         except BaseException as e:
@@ -454,6 +463,7 @@ def run_call(req, modules, scratch, torch):
             break
         verify_guards()
         res["violations"] = list(_violations)
+        res["ops"] = _ops[0]
         arity = step.get("arity")
         if arity is not None and not (type(out) in (tuple, list) and len(out) == arity):
             res["ok"] = True
@@ -470,7 +480,7 @@ def run_call(req, modules, scratch, torch):
         else:
             res["value"] = out
         res["ok"] = True
-    return {"id": req["id"], "steps": results, "inputs_after": inputs}
+    return {"id": req["id"], "steps": results, "inputs_after": after}
 
 
 # --------------------------------------------------------------------------- instructor tests

@@ -185,8 +185,9 @@ def rules_table():
         "tensor | every check where it shows: a bare `torch.zeros(...)` is `float32` on the CPU, so every "
         "`float64` check fails |",
         "| **Loop over time steps only**: the batch as tensor operations | the sequence and attention "
-        "functions, timed on a larger input against the reference solution (on Gradescope, not in "
-        "`check.py`) | the check \"vectorised\" when more than %gx slower: %s share |"
+        "functions, on a larger input: Gradescope times your call against the reference solution's; "
+        "`check.py`, which has no reference solution, counts your call's tensor operations against the "
+        "reference's | the check \"vectorised\" when more than %gx slower: %s share |"
         % (speed.FACTOR, _share(speed.WEIGHT)),
     ]
     return "\n".join(rows) + "\n"

@@ -36,9 +36,9 @@ import tempfile
 import torch
 
 from .. import config, registry
-from ..engine import archive, checker, detectors, plans
+from ..engine import archive, checker, detectors, plans, speed
 from ..engine.spec import DictArg
-from ..paths import DIST, KIT_ROOT, PACKAGE_DIR
+from ..paths import DIST, KIT_ROOT, PACKAGE_DIR, SOLUTIONS
 from . import documents, stubs
 
 ENGINE_DIR = os.path.join(PACKAGE_DIR, "engine")  # ships as the package PACKAGE, as it is
@@ -100,8 +100,13 @@ def _mistake_data(fn, mistake):
     return {"hint": mistake.hint, "detector": None if mistake.model is not None else names[0]}
 
 
-def _function_data(fn):
+def _function_data(fn, timing=None):
+    """fn's entry in the data file; timing: its vectorisation check (speed.Timing), whose input ships with
+    the reference's count of tensor operations on it (speed.counted), never the reference itself."""
     return {
+        "speed": None if timing is None else {
+            "sizes": dict(timing.case.sizes), "inputs": dict(timing.inputs),
+            "reference_ops": speed.reference_ops(timing)},
         "name": fn.name, "file": fn.file, "points": fn.points,
         "args": [{"dict": a.prefix} if isinstance(a, DictArg) else a for a in fn.args],
         "returns": list(fn.returns), "forward": fn.forward,
@@ -149,8 +154,10 @@ def public_data(functions, cfg):
     """The data file's content (see checker.py): every public check of `functions`."""
     data = {"format": checker.FORMAT, "functions": [], "checks": [],
             "limits": {"call_timeout": cfg.call_timeout, "memory_mb": cfg.memory_mb, "budget": cfg.budget}}
+    timings = {t.fn.name: t for t in speed.prepare(functions, SOLUTIONS, dict(registry.BY_NAME, **{
+        fn.name: fn for fn in functions}))}
     for fn in functions:
-        data["functions"].append(_function_data(fn))
+        data["functions"].append(_function_data(fn, timings.get(fn.name)))
         for index, case in enumerate(_public(fn)):
             # the public case's own fixed seed, so that `python check.py` says the same every time (the
             # grader draws these cases' inputs afresh: runner.build_plan, public_inputs="fresh", so

@@ -93,9 +93,10 @@ def test_every_wrong_output_is_named(make_fn):
     one = evaluate(prep, answer(right, wrong, right))
     assert not one.passed and one.message.startswith("dWx is wrong") and "Also wrong" not in one.message
     two = evaluate(prep, answer(right, wrong, wrong))
-    assert "\nAlso wrong: db (largest relative error" in two.message and "Every output" not in two.message
+    assert "\nAlso wrong: db: largest relative error" in two.message and "Every output" not in two.message
+    assert "expected 1, got 3" in two.message.split("Also wrong: db: ")[1]  # whole, never cut mid-number
     every = evaluate(prep, answer(wrong, wrong, wrong))
-    assert "Also wrong: dWx (" in every.message and "; db (" in every.message
+    assert "\nAlso wrong: dWx: " in every.message and "\nAlso wrong: db: " in every.message
     assert "Every output is wrong" in every.message
 
 
