@@ -130,6 +130,36 @@ def test_a_loop_over_the_batch_on_a_spinning_helper_thread_is_counted(plans, tmp
     assert_too_slow(runner.grade(sub, plans(RNN)), BATCH_LOOP.breaks)
 
 
+# The worker's own decoding (the wire module the bootstrap loaded), slowed down for the dry request only:
+# were the dry request's time subtracted as it is, the loop's time would vanish under it.
+SLOW_DRY = ("import torch\n", """import torch
+import importlib
+import time as _time
+
+_wire = importlib.import_module("_ag_wire")
+_decode = _wire.decode
+
+
+def _slow_decode(header, payload, *args, **kwargs):
+    if b'"dry"' in bytes(header):
+        stop = _time.process_time() + 0.5
+        while _time.process_time() < stop:
+            pass
+    return _decode(header, payload, *args, **kwargs)
+
+
+_wire.decode = _slow_decode
+""")
+
+
+def test_a_slowed_dry_request_does_not_hide_a_loop_over_the_batch(plans, tmp_path):
+    """What is subtracted as the request's own cost is capped by the grader's own side of the exchange
+    (speed._timed_request): a worker that makes its dry request slow on purpose gains nothing. Would catch:
+    the dry request's time subtracted uncapped (half a second of it hides the loop's 8 calls)."""
+    sub = make_variant(str(tmp_path / "sub"), BATCH_LOOP.file, [SLOW_DRY] + BATCH_LOOP.edits)
+    assert_too_slow(runner.grade(sub, plans(RNN)), BATCH_LOOP.breaks)
+
+
 def test_a_shortcut_on_the_timed_input_is_not_credited(plans, tmp_path):
     """Only the timing's input has N >= 100: zeros there, an answer remembered from an earlier call, a
     forbidden operator there. The timed calls' answers are checked on fresh inputs."""
