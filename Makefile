@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-fast test-gpu demo stubs check-stubs grade preview autograder student handouts bench clean
+.PHONY: setup test test-fast test-gpu demo stubs check-stubs grade preview autograder student handouts bench slurm-up slurm-down clean
 
 setup: $(STAMP)
 
@@ -73,6 +73,15 @@ student: handouts
 # table and writes dist/bench.json (make bench BENCH_ARGS="--quick" for a fast, rough run)
 bench: $(STAMP)
 	$(PY) -m autograder bench -o dist/bench.json $(BENCH_ARGS)
+
+# A one-node Slurm on this machine (root; Debian's slurm-wlm and munge), for docs/regrading.md's script;
+# then: export SLURM_CONF=$(SLURM_DIR)/slurm.conf
+SLURM_DIR ?= /tmp/autograder-slurm
+slurm-up:
+	$(PYTHON) tools/local_slurm.py up --dir $(SLURM_DIR)
+
+slurm-down:
+	$(PYTHON) tools/local_slurm.py down --dir $(SLURM_DIR)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

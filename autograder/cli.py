@@ -57,15 +57,18 @@ def cmd_merge(args):
     from .verbs.batch import report as batchreport
 
     try:
-        paths, notes = batchreport.merge(args.dirs, args.output)
+        paths, notes, incomplete = batchreport.merge(args.dirs, args.output)
     except batchreport.MergeError as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
+    for line in incomplete:  # first, and on stderr too: a job log shows them, and the exit status fails the job
+        print("incomplete: %s" % line, file=sys.stderr)
     for note in notes:
         print("note: %s" % note)
-    print("merged %d folder%s into %s: %s" % (len(args.dirs), "" if len(args.dirs) == 1 else "s", args.output,
-                                             ", ".join(os.path.basename(p) for p in paths)))
-    return 0
+    print("merged %d folder%s into %s: %s%s" % (len(args.dirs), "" if len(args.dirs) == 1 else "s", args.output,
+                                               ", ".join(os.path.basename(p) for p in paths),
+                                               " (INCOMPLETE: see above; exit status 1)" if incomplete else ""))
+    return 1 if incomplete else 0
 
 
 def cmd_stubs(args):
@@ -186,8 +189,9 @@ def main(argv=None):
     b.add_argument("--jobs", "-j", type=int, help="submissions graded at once (default: the number of CPUs)")
     b.add_argument("--seed", type=int, help="seed of the hidden cases (default: fresh, kept in OUTDIR/batch.json; "
                                             "with --shard, derived from the submissions' names)")
-    b.add_argument("--shard", metavar="K/N", help="grade only the K-th of N slices (round-robin over the sorted "
-                                                  "students); merge the N output folders with `merge`")
+    b.add_argument("--shard", metavar="K/N", help="grade only the students whose name hashes to K of N (a student's "
+                                                  "shard depends on their name alone); merge the N output folders "
+                                                  "with `merge`, and give every shard the same --seed")
     _grading_options(b)
     b.add_argument("--restart", action="store_true",
                    help="discard what OUTDIR holds and start over (default: resume, grading only what is left)")

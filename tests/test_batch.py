@@ -230,7 +230,9 @@ def test_shards_are_disjoint_cover_everything_and_merge_into_the_full_run(klass,
     for n in (1, 2, 3, 5):
         parts = [batch.in_shard(keys, k, n) for k in range(1, n + 1)]
         assert set().union(*parts) == set(keys) and sum(len(p) for p in parts) == len(keys)
-        assert max(len(p) for p in parts) - min(len(p) for p in parts) <= 1
+        # a late student moves nobody (the old round-robin over the sorted names moved everyone after them)
+        later = [batch.in_shard(keys + ["a-late-one", "s05b"], k, n) for k in range(1, n + 1)]
+        assert [p - {"a-late-one", "s05b"} for p in later] == parts
     with pytest.raises(batch.BatchError):
         batch.parse_shard("3/2")
 
@@ -253,8 +255,16 @@ def test_shards_are_disjoint_cover_everything_and_merge_into_the_full_run(klass,
     with open(os.path.join(merged, "histogram.png"), "rb") as f:
         assert f.read(8) == PNG
 
-    paths, notes = batchreport.merge(outs[:1], str(tmp_path / "half"))
-    assert any("shard 2 of 2 is not among" in n for n in notes), notes
+    paths, notes, incomplete = batchreport.merge(outs[:1], str(tmp_path / "half"))
+    assert incomplete[0] == "shard 2 of 2 is not among the merged folders", incomplete
+    absent = sorted(batch.in_shard(mans[1]["students"], 2, 2))  # every one of its students is named
+    assert absent and all("%s (in shard 2/2, which is not among" % k in incomplete[1] for k in absent), incomplete
+    half = read_csv(str(tmp_path / "half"))
+    assert {row[0] for row in half[1] if "not graded yet" in row} == set(absent)
+    r = subprocess.run([sys.executable, "-m", "autograder", "merge", outs[0], "-o", str(tmp_path / "half2")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stderr.startswith("incomplete: shard 2 of 2"), r.stderr
+    assert open(os.path.join(str(tmp_path / "half2"), "summary.md")).read().split("\n")[2].startswith("**Incomplete")
 
     other = str(tmp_path / "other-seed")
     shutil.copytree(outs[1], other)
@@ -744,8 +754,9 @@ def test_a_student_cannot_read_the_class_or_another_shard_when_that_shard_ends(t
 
 def _spy_and_victim(base):
     src, outs = os.path.join(base, "class"), [os.path.join(base, "out-1"), os.path.join(base, "out-2")]
+    assert (batch.shard_of("victim", 2), batch.shard_of("spy1", 2)) == (2, 1)
     make_variant(os.path.join(src, "victim"), "rnn_layers.py", SLOW_CALL)  # shard 2 of 2
-    spy = os.path.join(src, "spy")  # shard 1 of 2
+    spy = os.path.join(src, "spy1")  # shard 1 of 2
     make_variant(spy, "rnn_layers.py", SPY_CALL)
     victim_result = os.path.join(outs[1], "results", "victim", "results.json")
     with open(os.path.join(spy, "rnn_layers.py")) as f:
@@ -783,9 +794,9 @@ def _spy_and_victim(base):
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait()
-    with open(os.path.join(outs[0], "results", "spy", "results.json")) as f:
+    with open(os.path.join(outs[0], "results", "spy1", "results.json")) as f:
         spied = f.read()
-    layers = batchreport.load_record(outs[0], "spy").get("isolation") or {}
+    layers = batchreport.load_record(outs[0], "spy1").get("isolation") or {}
     if layers and layers.get("mount namespace") != "active":
         pytest.skip("no mount namespace here (%s): the class folder is only as private as its own mode"
                     % layers.get("mount namespace"))

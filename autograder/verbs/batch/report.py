@@ -164,7 +164,7 @@ def summarize(view):
     totals = [r["score"] for r in graded]
     max_total = max((r["max_score"] for r in graded), default=None)
     out = {"meta": meta, "graded": len(graded), "grader_failed": [], "bad_inputs": [], "not_graded_yet": [],
-           "identical": view["identical"], "notes": list(view["notes"])}
+           "identical": view["identical"], "notes": list(view["notes"]), "incomplete": list(view.get("incomplete", []))}
     out["total"] = ({"count": len(totals), "max_score": max_total, "mean": round(statistics.fmean(totals), 4),
                      "median": statistics.median(totals), "min": min(totals), "max": max(totals),
                      "full_marks": sum(1 for r in graded if r["score"] >= r["max_score"] - 1e-9)}
@@ -203,7 +203,7 @@ def summarize(view):
                             for r in recs if r["status"] != "graded"]
     out["bad_inputs"] = [{"student": b["key"], "source": b["source"], "reason": b["problem"]}
                          for b in sorted(view["bad"], key=lambda b: (b["key"], b["source"]))]
-    out["not_graded_yet"] = [{"student": m["key"], "source": m["source"]}
+    out["not_graded_yet"] = [{"student": m["key"], "source": m["source"], "reason": m.get("reason")}
                              for m in sorted(view["missing"], key=lambda m: m["key"])]
     return out
 
@@ -258,7 +258,7 @@ def csv_table(view):
         if m["key"] not in recs:
             rows.append({"student": m["key"], "sid": m.get("sid"), "email": m.get("email"), "name": m.get("name"),
                          "gradescope_score": fmt(m.get("gradescope_score")), "status": "not graded yet",
-                         "note": "no results yet: rerun grade-batch to finish"})
+                         "note": m.get("reason") or "no results yet: rerun grade-batch to finish"})
     header = ["student"] + [c for c in ("sid", "email", "name") if any(row.get(c) for row in rows)]
     header += ["total", "max"] + functions
     header += [c for c in ("instructor_tests", "gradescope_score") if any(row.get(c) for row in rows)]
@@ -318,6 +318,9 @@ def markdown(s):
     """summary.md from summarize()'s dictionary."""
     meta, t = s["meta"], s["total"]
     lines = ["# Batch grading summary", ""]
+    if s.get("incomplete"):
+        lines += ["**Incomplete: these scores are not the whole class.**", ""]
+        lines += ["- %s" % x for x in s["incomplete"]] + [""]
     where = meta.get("input") if isinstance(meta.get("input"), str) else ", ".join(meta.get("input") or [])
     shards = meta.get("shards") or []
     lines.append("Input: `%s`%s. Seed %s (%s), device %s, %d graded function%s%s." % (
@@ -387,7 +390,8 @@ def markdown(s):
                   "hidden entry). grade-batch tries them again when rerun.", ""]
         lines += ["- %s (`%s`): %s" % (g["student"], g["source"], g["reason"]) for g in s["grader_failed"]] + [""]
     if s["not_graded_yet"]:
-        lines += ["## Not graded yet", ""] + ["- %s (`%s`)" % (m["student"], m["source"])
+        lines += ["## Not graded yet", ""] + ["- %s%s%s" % (m["student"], " (`%s`)" % m["source"] if m["source"] else "",
+                                                         ": %s" % m["reason"] if m.get("reason") else "")
                                                for m in s["not_graded_yet"]] + [""]
     if s["identical"]:
         lines += ["## Identical submissions", "",
@@ -452,6 +456,20 @@ def write(outdir, view):
 
 
 # --------------------------------------------------------------------------- merge
+def _students_now(inputs, notes):
+    """The student keys of the shards' input folder as it is now (discovery.py, as grade-batch reads it),
+    or none, with a note, where the folders name several inputs or it cannot be read any more."""
+    from .discovery import BatchError, discover
+
+    if len(inputs) != 1 or not isinstance(inputs[0], str):
+        return set()
+    try:
+        return {it.key for it in discover(inputs[0]).items}
+    except (BatchError, OSError) as e:
+        notes.append("the input %s could not be read again to look for students added since (%s)" % (inputs[0], e))
+        return set()
+
+
 ALIKE = {"seed": "seed", "fingerprint": "fingerprint (registry, grading code, course.toml, instructor tests)",
          "device": "device", "functions": "graded functions", "instructor_tests": "instructor tests"}
 
@@ -460,8 +478,12 @@ def merge(dirs, out):
     """Join the output folders of several grade-batch runs (shards) into `out`.
 
     Refuses (MergeError) folders graded with another seed, fingerprint, device or set of functions.
-    Returns (written paths, notes): missing shards, students in more than one folder (the first
-    folder's results are kept), students not graded yet.
+    Returns (written paths, notes, missing): notes on students in more than one folder (the first
+    folder's results are kept) and the like; missing, what keeps the merge from being complete, each a
+    line: every shard not among the folders, and every student not graded (not graded yet in their
+    shard, in a shard not merged, or seen in the input by some shard after their own shard ran: every
+    shard records all the input's students). Each missing student has a row ("not graded") in
+    scores.csv, and the summary lists them first.
     """
     if not dirs:
         raise MergeError("nothing to merge: name the output folders of grade-batch")
@@ -477,8 +499,11 @@ def merge(dirs, out):
     if problems:
         raise MergeError("these folders were not graded alike, so their scores cannot be merged:\n  "
                          + "\n  ".join(problems))
-    notes = []
+    from .discovery import shard_of
+
+    notes, incomplete, n = [], [], None
     shards = [tuple(m["shard"]) if m.get("shard") else None for m in mans]
+    absent = []
     if all(shards):
         counts = {n for _, n in shards}
         if len(counts) > 1:
@@ -488,9 +513,9 @@ def merge(dirs, out):
             have = Counter(k for k, _ in shards)
             absent = [k for k in range(1, n + 1) if k not in have]
             if absent:
-                notes.append("shard%s %s of %d %s not among the merged folders: %s students are missing" % (
+                incomplete.append("shard%s %s of %d %s not among the merged folders" % (
                     "" if len(absent) == 1 else "s", ", ".join(map(str, absent)), n,
-                    "is" if len(absent) == 1 else "are", "its" if len(absent) == 1 else "their"))
+                    "is" if len(absent) == 1 else "are"))
             twice = [k for k, c in have.items() if c > 1]
             if twice:
                 notes.append("shard%s %s given more than once" % ("" if len(twice) == 1 else "s",
@@ -518,19 +543,32 @@ def merge(dirs, out):
         extra_notes += [n for n in v["notes"] if n not in extra_notes]
     if overlap:
         notes.append("students in more than one folder (the first folder's results are kept): %s" % ", ".join(overlap))
+    where = (lambda key: "shard %d/%d" % (shard_of(key, n), n)) if n else (lambda key: "its folder")
+    for m in missing:
+        m["reason"] = "not graded yet in %s: rerun it, then merge again" % where(m["key"])
+    accounted = set(seen) | {b["key"] for b in bad.values()}
+    known = {k for m in mans for k in (m.get("students") or [])}
+    now = _students_now(inputs, notes)  # the input as it is now: a student added after every shard ran
+    for key in sorted((known | now) - accounted):
+        if n and shard_of(key, n) in absent:
+            reason = "in shard %d/%d, which is not among the merged folders" % (shard_of(key, n), n)
+        else:
+            reason = ("added to the input after %s was graded: rerun it (it grades only what is missing), "
+                      "then merge again" % where(key))
+        missing.append({"key": key, "source": None, "reason": reason})
     if missing:
-        notes.append("%d student%s not graded yet in their shard: rerun grade-batch there, then merge again" % (
-            len(missing), "" if len(missing) == 1 else "s"))
+        incomplete.append("%d student%s not graded: %s" % (len(missing), "" if len(missing) == 1 else "s", "; ".join(
+            "%s (%s)" % (m["key"], m["reason"]) for m in sorted(missing, key=lambda m: m["key"]))))
     meta = {k: mans[0].get(k) for k in ("seed", "seed_from", "device", "functions", "fingerprint",
                                         "instructor_tests", "input_kind", "all_submissions")}
     meta["input"] = inputs[0] if len(inputs) == 1 else inputs
     meta["shards"] = [list(s) for s in shards if s]
     meta["merged_from"] = [os.path.abspath(d) for d in dirs]
     view = {"meta": meta, "records": records, "bad": list(bad.values()), "missing": missing,
-            "identical": sorted(list(g) for g in identical), "notes": extra_notes + notes}
+            "identical": sorted(list(g) for g in identical), "notes": extra_notes + notes, "incomplete": incomplete}
     open_mode = open_to_others(out) if os.path.isdir(out) else None
     paths = write(out, view)
-    write_json(dict(meta, notes=notes), os.path.join(out, MERGED))
+    write_json(dict(meta, notes=notes, incomplete=incomplete), os.path.join(out, MERGED))
     if open_mode is not None:
         notes = notes + [folder_warning(out, open_mode)]
-    return paths + [os.path.join(out, MERGED)], notes
+    return paths + [os.path.join(out, MERGED)], notes, incomplete

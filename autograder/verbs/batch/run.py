@@ -20,11 +20,14 @@ into it are owner-only (folders 0700, files 0600), and an existing OUTDIR that o
 reported, not changed; a zip is unpacked into a private temporary folder (0700). Each grading's
 isolation layers (outcome.Report.isolation) go into its record, and the summaries count them.
 
-Shards: `--shard K/N` grades the students whose position in the sorted list of every student of
-DIR is K-1 modulo N (round-robin), so the N slices are disjoint and cover everything; duplicates
-are resolved over the whole of DIR first. Without --seed, shards derive the seed from the sorted
-names of everything in DIR, so that every shard has the same hidden inputs without talking to
-the others; `python -m autograder merge` joins their outputs (batchreport.py).
+Shards: `--shard K/N` grades the students whose key hashes to K (shard_of), so the N slices are
+disjoint, cover everything, and a student's shard depends on their key alone: a submission that
+arrives late changes no other student's shard. Duplicates are resolved over the whole of DIR first.
+Every shard records the keys of all of DIR as it saw them ("students"), so that `merge` can name a
+student whom no shard graded. Without --seed, shards derive the seed from the sorted names of
+everything in DIR, so that every shard has the same hidden inputs without talking to the others
+(as long as DIR does not change: give --seed to be safe); `python -m autograder merge` joins their
+outputs (batchreport.py).
 """
 import concurrent.futures
 import contextlib
@@ -49,7 +52,7 @@ from ...engine import forkserver, sandbox
 from ...paths import PACKAGE_DIR
 
 from .. import grade
-from .discovery import BadInput, BatchError, discover, read_zip, unpack
+from .discovery import BadInput, BatchError, discover, read_zip, shard_of, unpack
 
 MANIFEST = batchreport.MANIFEST
 RESULTS = batchreport.RESULTS
@@ -67,8 +70,8 @@ def parse_shard(text):
 
 
 def in_shard(keys, k, n):
-    """The keys of shard K of N: every N-th of the sorted distinct keys, starting at the K-th."""
-    return {key for i, key in enumerate(sorted(set(keys))) if i % n == k - 1}
+    """The keys of shard K of N (shard_of)."""
+    return {key for key in set(keys) if shard_of(key, n) == k}
 
 
 def derived_seed(names):
@@ -466,8 +469,11 @@ def _run(opts, out, err):
     for note in found.notes:
         print("  note: %s" % note, file=out)
     if opts.shard:
-        print("  shard %d/%d: %d of them (round-robin over the sorted student names), %s" % (
+        print("  shard %d/%d: %d of them (by a hash of each student's name), %s" % (
             opts.shard[0], opts.shard[1], len(mine), _n(len(bad), "bad input")), file=out)
+    if old is not None and isinstance(old.get("students"), list):
+        for line in _late_lines(sorted(keys - set(old["students"])), opts.shard):
+            print(line, file=out)
     print("  seed %d (%s); %s%s on %s; %s" % (
         seed, "kept from the first run" if old is not None else seed_from, _n(len(s.functions), "function"),
         " + instructor tests" if s.run_instructor and s.instructor_files else "", s.device, _n(s.jobs, "job")),
@@ -485,7 +491,7 @@ def _run(opts, out, err):
         settings, seed=seed, seed_from=seed_from, input=s.root, input_kind=found.kind,
         created=(old or {}).get("created") or now, updated=now, command=opts.command,
         items=[it.public() for it in mine], all_submissions=len(found.items), identical=found.identical,
-        notes=found.notes), os.path.join(s.outdir, MANIFEST))
+        students=sorted(keys), notes=found.notes), os.path.join(s.outdir, MANIFEST))
 
     progress = Progress(len(gradable), len(done), err)
     start = time.monotonic()
@@ -515,6 +521,24 @@ def _run(opts, out, err):
         print(line, file=out)
     print("wrote %s" % ", ".join(p if os.path.isabs(opts.output) else os.path.relpath(p) for p in written), file=out)
     return 1 if failures else 0
+
+
+def _late_lines(late, shard):
+    """What a resumed run says of the students who appeared in DIR after its first run."""
+    if not late:
+        return []
+    if not shard:
+        return ["  since the first run, %s appeared: graded now (%s)" % (_n(len(late), "student"), ", ".join(late))]
+    k, n = shard
+    here = [key for key in late if shard_of(key, n) == k]
+    other = [key for key in late if shard_of(key, n) != k]
+    lines = ["  since the first run, %s appeared in %s" % (_n(len(late), "student"), "the input")]
+    if here:
+        lines.append("    in this shard, graded now: %s" % ", ".join(here))
+    if other:
+        lines.append("    in other shards, graded when their shard runs again (merge names them until then): %s"
+                     % ", ".join("%s (shard %d/%d)" % (key, shard_of(key, n), n) for key in other))
+    return lines
 
 
 MOUNT_LAYER = "mount namespace"  # what covers DIR and OUTDIR for the workers (sandbox.PRIVATE_PATHS)
