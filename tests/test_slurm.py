@@ -1,7 +1,7 @@
 """docs/regrading.md's Slurm script, run against a real Slurm (tools/local_slurm.py: slurmctld, slurmd and
 munge from Debian's packages, one node, this machine).
 
-The script is taken from the page itself (between its slurm-script markers) with only its settings
+The script is taken from the page itself (the code block after its marker comment) with only its settings
 changed: paths, three shards, one job per shard, two graded functions. A small mixed class (right,
 stub, buggy, an empty folder) is regraded as a job array and merged, and then:
 - the merge equals one unsharded grade-batch with the same seed (scores.csv byte for byte);
@@ -34,8 +34,8 @@ WRONG_DERIVATIVE = ("da = dnext_h * (1 - next_h * next_h)", "da = dnext_h * (1 -
 
 def script_from_the_page():
     text = open(DOC).read()
-    m = re.search(r"<!-- slurm-script:begin -->\n```bash\n(.*?)```\n<!-- slurm-script:end -->", text, re.S)
-    assert m, "docs/regrading.md has no slurm-script region"
+    m = re.search(r"<!-- tests/test_slurm.py runs this script, taken from here -->\n```bash\n(.*?)```\n", text, re.S)
+    assert m, "docs/regrading.md has lost its marked Slurm script"
     return m.group(1)
 
 
