@@ -49,8 +49,19 @@ def cmd_grade_batch(args):
         config=args.config, functions=grade.split_list(args.functions), files=grade.split_list(args.files), budget=args.budget,
         instructor_tests=args.instructor_tests, no_instructor_tests=args.no_instructor_tests,
         restart=args.restart, use_forkserver=not args.no_forkserver,
-        command="python -m autograder " + " ".join(shlex.quote(a) for a in args.argv))
+        command=" ".join(shlex.quote(a) for a in [_interpreter(), "-m", "autograder"] + list(args.argv)))
     return batch.run(opts)
+
+
+def _interpreter():
+    """The Python running the kit, as a command to type again: the kit's .venv/bin/python where it is that one
+    (relative to the kit when the shell is there), not a bare `python` that may be another."""
+    exe = sys.executable or "python"
+    try:
+        rel = os.path.relpath(exe, os.getcwd())
+    except ValueError:
+        return exe
+    return rel if not rel.startswith("..") and len(rel) < len(exe) else exe
 
 
 def cmd_merge(args):
@@ -63,6 +74,9 @@ def cmd_merge(args):
         return 2
     for line in incomplete:  # first, and on stderr too: a job log shows them, and the exit status fails the job
         print("incomplete: %s" % line, file=sys.stderr)
+    if incomplete:
+        print("once they are graded, merge again: %s" % " ".join(shlex.quote(a) for a in [_interpreter(), "-m",
+              "autograder", "merge"] + list(args.dirs) + ["-o", args.output]), file=sys.stderr)
     for note in notes:
         print("note: %s" % note)
     print("merged %d folder%s into %s: %s%s" % (len(args.dirs), "" if len(args.dirs) == 1 else "s", args.output,

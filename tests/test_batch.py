@@ -484,6 +484,9 @@ def _interrupt_and_resume(tmp_path, src, scratch):
     assert took < 9, took  # grading them to the end would take over 20 s
     assert "stopping the 2 submissions being graded" in stderr
     assert "interrupted (SIGINT)" in stderr and "Resume with the same command" in stderr and "grade-batch" in stderr
+    # the command to type again names this interpreter (the kit's), never a bare `python` that may be another
+    rel = os.path.relpath(sys.executable, ROOT)
+    assert "%s -m autograder grade-batch" % (sys.executable if rel.startswith("..") else rel) in stderr, stderr
     assert os.listdir(os.path.join(out, "results")) == ["a0"]
     assert batchreport.load_record(out, "a0")["status"] == "graded"
     time.sleep(0.5)

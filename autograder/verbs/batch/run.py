@@ -500,10 +500,15 @@ def _run(opts, out, err):
     except KeyboardInterrupt as e:
         progress.close()
         signum = signal.SIGTERM if "SIGTERM" in str(e) else signal.SIGINT
+        if os.environ.get("SLURM_ARRAY_TASK_ID"):  # a shard of docs/regrading.md's script
+            how = ("Resume by submitting this task again (docs/regrading.md's script: bash regrade.sh %s), which "
+                   "submits the merge after it too" % os.environ["SLURM_ARRAY_TASK_ID"])
+        else:
+            how = "Resume with the same command" + ((":\n  " + opts.command) if opts.command else ".")
         print("\ninterrupted (%s): %d graded in this run, %d of %d done in all; those being graded were "
-              "stopped and are graded again on resume.\nResume with the same command%s" % (
+              "stopped and are graded again on resume.\n%s" % (
                   signal.Signals(signum).name, progress.done - progress.start_done, progress.done, progress.total,
-                  (":\n  " + opts.command) if opts.command else "."), file=err)
+                  how), file=err)
         return 128 + signum
     seconds = time.monotonic() - start
 
