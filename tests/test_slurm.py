@@ -108,13 +108,19 @@ def unsharded(export, out):
     return open(os.path.join(out, "scores.csv"), "rb").read()
 
 
-def test_the_pages_script_on_a_real_slurm(slurm, tmp_path):
+def setup(tmp_path):
+    """(the class, OUT, the script's path): the page's script with this test's settings, written out."""
     export, out = klass(str(tmp_path / "class")), str(tmp_path / "out")
     script = with_settings(script_from_the_page(), KIT=ROOT, EXPORT=export, OUT=out, SHARDS=3, SEED=SEED, JOBS=1,
                            MEM="1G", TIME="00:10:00", EXTRA='"%s"' % FUNCTIONS)
     path = str(tmp_path / "regrade.sh")
     with open(path, "w") as f:
         f.write(script)
+    return export, out, path
+
+
+def test_the_pages_script_on_a_real_slurm(slurm, tmp_path):
+    export, out, path = setup(tmp_path)
 
     submit(slurm, path)
     wait_for_jobs(slurm)
@@ -142,12 +148,7 @@ def test_the_pages_script_on_a_real_slurm(slurm, tmp_path):
 
 
 def test_a_cancelled_shard_fails_the_merge_until_it_is_resubmitted(slurm, tmp_path):
-    export, out = klass(str(tmp_path / "class")), str(tmp_path / "out")
-    script = with_settings(script_from_the_page(), KIT=ROOT, EXPORT=export, OUT=out, SHARDS=3, SEED=SEED, JOBS=1,
-                           MEM="1G", TIME="00:10:00", EXTRA='"%s"' % FUNCTIONS)
-    path = str(tmp_path / "regrade.sh")
-    with open(path, "w") as f:
-        f.write(script)
+    export, out, path = setup(tmp_path)
     students = sorted(os.listdir(export))
     cancelled = next(k for k in (1, 2, 3) if batch.in_shard(students, k, 3))
     down = ["scontrol", "update", "PartitionName=local", "State=DOWN"]
