@@ -73,12 +73,12 @@ def cmd_merge(args):
         print("error: %s" % e, file=sys.stderr)
         return 2
     for line in incomplete:  # first, and on stderr too: a job log shows them, and the exit status fails the job
-        print("incomplete: %s" % line, file=sys.stderr)
+        print("incomplete: %s" % batchreport.printable(line), file=sys.stderr)
     if incomplete:
         print("once they are graded, merge again: %s" % " ".join(shlex.quote(a) for a in [_interpreter(), "-m",
               "autograder", "merge"] + list(args.dirs) + ["-o", args.output]), file=sys.stderr)
     for note in notes:
-        print("note: %s" % note)
+        print("note: %s" % batchreport.printable(note))
     print("merged %d folder%s into %s: %s%s" % (len(args.dirs), "" if len(args.dirs) == 1 else "s", args.output,
                                                ", ".join(os.path.basename(p) for p in paths),
                                                " (INCOMPLETE: see above; exit status 1)" if incomplete else ""))

@@ -338,15 +338,17 @@ submission_104:
 
 
 def test_students_whose_names_make_the_same_key_are_different_students(tmp_path):
-    """`a b/` and `a_b/` both make the key a_b: two students, two keys, each graded; `alice.zip` beside
-    `alice/` is the same student, a duplicate under alice's key."""
+    """`a b/` and `a_b/` both make the letters a_b: two students, two keys (the name that was changed gets a
+    hash of itself), each graded; `alice.zip` beside `alice/` is the same student, a duplicate under alice's
+    key."""
     d = tmp_path / "class"
     for name in ("a b", "a_b", "alice"):
         write_submission(str(d / name), {"rnn_layers.py": "x = %r\n" % name})
     zip_folder(str(d / "alice"), str(d / "alice.zip"))
     found = discovery.discover(str(d), registry.FILES)
     graded = {it.source: it.key for it in found.items if it.problem is None}
-    assert graded == {"a b": "a_b", "a_b": "a_b_2", "alice": "alice"}
+    assert graded == {"a b": discovery.safe_key("a b"), "a_b": "a_b", "alice": "alice"}
+    assert graded["a b"].startswith("a_b-") and len(set(graded.values())) == 3
     (dup,) = [it for it in found.items if it.problem is not None]
     assert (dup.source, dup.key, dup.duplicate_of) == ("alice.zip", "alice", "alice") and "same files" in dup.problem
 

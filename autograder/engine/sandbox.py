@@ -587,6 +587,9 @@ class Worker:
                 raise WorkerLost("the worker sent malformed data %s (%s)" % (what, e))
             if want_id is None or (isinstance(msg, dict) and msg.get("id") == want_id):
                 return msg
+            # Every request is answered before the next is sent, and a worker that missed one is replaced: a
+            # frame of another id is the student's, written to make the grader decode what it then drops.
+            raise WorkerLost("the worker sent a frame that answers no request %s" % what)
 
     def _check_memory(self, what):
         extra = self.watchdog.over() if self.watchdog is not None else None

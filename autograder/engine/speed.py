@@ -12,7 +12,7 @@ within FACTORx the reference's time", of weight WEIGHT (a fraction of one ordina
   ones included), read by the grader right before it sends a "call" request of CALLS calls, each on
   inputs of its own (steps.call_request), and right after the answer comes, less the request's fixed
   cost (decoding the request, sending the values back: as a dry request costs, never more than the
-  grader's own side of the exchange). Nothing in the worker, whose clocks and reported "seconds" are
+  grader's own time for that work on its own copy of it). Nothing in the worker, whose clocks and reported "seconds" are
   the student's to replace, can shorten it; a loaded machine or a CPU quota delays the worker without
   adding to it. A backward is timed without its forward: an untimed request has the student's forward
   build the cache and send it back, and the timed request carries it as an input, with CALLS calls of
@@ -228,7 +228,7 @@ def counted(session, timing, res, deadline):
         session.lost()
         return _result(timing, False, "not checked: on this check's larger input, %s" % e.reason)
     ops = resp["steps"][-1].get("ops")
-    if type(ops) is not int or ops < 0:
+    if type(ops) is not int or not 0 <= ops <= 10 ** 12:
         return _result(timing, False, "not checked: the worker's answer was malformed")
     ratio = ops / max(timing.reference_ops, OPS_FLOOR)
     if ratio <= FACTOR:
@@ -275,9 +275,11 @@ def measure(session, timing, deadline):
       each with a fresh gradient; `_program`), which the reference makes too;
     - a dry request first: the timed request itself, which the worker decodes and answers without
       running a step. Its time plus the grader's own time to frame the values the timed request
-      returns (`_framing`) is the request's fixed cost, capped by the grader's own time for its side of
-      the timed request (`_timed_request`): student code can slow the dry request down on purpose, and
-      only time the grader can vouch for is subtracted;
+      returns (`_framing`) is the request's fixed cost, capped by the grader's own time to decode that
+      request and frame that answer (`_decoding`, `_framing`: on data the grader made, never time
+      measured across an exchange, which a worker can lengthen by sleeping or by sending frames the
+      grader decodes): student code can slow the dry request down on purpose, and only time the grader
+      can vouch for is subtracted;
     - the reference's run on the same inputs, timed on this thread's CPU time.
     The student's time is the fastest timed request less the smallest fixed cost; both sides are divided
     by the calls per request.
@@ -288,10 +290,10 @@ def measure(session, timing, deadline):
     _reference_run(timing, [timing.inputs], _Clock(None), True)  # warm-up: the first call at new sizes pays the allocator
     calls = CALLS
     clock, diluted = None, None
-    real, dry, exchange, framing, theirs = [], [], [], [], []
+    real, dry, replay, framing, theirs = [], [], [], [], []
 
     def estimate():
-        fixed = min(min(dry) + min(framing), min(exchange))
+        fixed = min(min(dry) + min(framing), min(replay))
         return max(min(real) - fixed, 0.0) / calls, min(theirs) / calls
 
     for done in range(REPEATS + CONFIRM):
@@ -320,12 +322,11 @@ def measure(session, timing, deadline):
                 raise _NotChecked("%s's cache could be sent back to the grader on one round and not on another"
                                   % fn.forward)
         sent, steps, per_call = _program(fn, program, inputs, _UNSENDABLE if diluted else cache)
-        seconds, _, resp = _timed_request(session, clock, sent, steps, what, dry=True)
+        seconds, resp = _timed_request(session, clock, sent, steps, what, dry=True)
         if not isinstance(resp, dict) or resp.get("steps") != []:
             raise _NotChecked("the worker's answer was malformed")
         dry.append(seconds)
-        seconds, grader_seconds, resp = _timed_request(session, clock, sent, steps, what)
-        exchange.append(grader_seconds)
+        seconds, resp = _timed_request(session, clock, sent, steps, what)
         _alone(session, fn)
         got = _student_outputs(fn, resp, len(steps), bool(diluted))
         if clock.cpu and seconds <= 0:  # the pid is not the process that ran the call
@@ -336,7 +337,9 @@ def measure(session, timing, deadline):
         _verify(fn, timing.case, got, own_outs)
         returned = ([_as_returned(fwd, fwd_out)] if diluted else []) + \
             [_as_returned(fn, out) for out in own_outs]
-        framing.append(_framing(clock, returned))
+        seconds_out = _framing(clock, returned)
+        framing.append(seconds_out)
+        replay.append(_decoding(clock, sent, steps) + seconds_out)
     mine, ref = estimate()
     return mine, ref, len(real)
 
@@ -391,18 +394,14 @@ def _alone(session, fn):
 
 
 def _timed_request(session, clock, inputs, steps, what, dry=False):
-    """(the worker's time for one "call" request, the grader's own time for its side of it, the answer).
-
-    The grader's side mirrors the worker's work around the calls: it encodes and writes the request that
-    the worker reads and decodes, and reads and decodes the answer that the worker encodes and writes.
-    dry: the worker decodes the whole request, its steps included, and answers without running them
-    (worker.run_call)."""
+    """(the worker's time for one "call" request, its answer). dry: the worker decodes the whole request, its
+    steps included, and answers without running them (worker.run_call)."""
     worker = session.worker
     pid = worker.proc.pid
     extra = {"dry": True, "inputs_after": False} if dry else {"inputs_after": False}
-    start, own = clock.worker(pid), clock.grader()
+    start = clock.worker(pid)
     resp = worker.request(call_request(inputs, steps, **extra), session.timeout(), what)
-    return clock.worker(pid) - start, clock.grader() - own, resp
+    return clock.worker(pid) - start, resp
 
 
 def _fresh_inputs(timing):
@@ -545,7 +544,10 @@ def _as_tensor(x):
     if torch.is_tensor(x):
         return x.detach()
     if type(x) in (int, float):
-        return torch.tensor(float(x), dtype=torch.float64)
+        try:
+            return torch.tensor(float(x), dtype=torch.float64)
+        except OverflowError:  # an int of 400 digits: a wrong answer, not the grader's failure
+            return None
     return None
 
 
@@ -554,6 +556,22 @@ def _as_returned(fn, out):
     if len(fn.returns) == 1:
         return out
     return tuple(None if r == CACHE else v for r, v in zip(fn.returns, out))
+
+
+def _decoding(clock, inputs, steps):
+    """The grader's own time, on its clock, to decode the timed request as the worker decodes it: work on
+    data the grader made itself, which no answer of the worker's (its size, its timing, frames it adds)
+    can lengthen."""
+    header, payload = wire.encode(dict(call_request(inputs, steps, inputs_after=False), id=1))
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        start = clock.grader()
+        wire.decode(header, payload, lambda data, device, requires_grad: data.to(device))
+        return clock.grader() - start
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _framing(clock, returned):

@@ -247,7 +247,10 @@ def install_observer(torch):
             _guards.append((C, name, guard, "torch._C.%s" % name))
 
     def observed(fn, args, deny):
-        watcher.deny, watcher.count = deny, 0
+        # The call's own copy of its deny-list (a request's steps share one decoded list), and what it holds,
+        # kept here: a list emptied in place during the call is seen when it returns.
+        own, held = dict(deny), sorted(deny.items())
+        watcher.deny, watcher.count = own, 0
         base = length()
         push(watcher)
         try:
@@ -256,7 +259,7 @@ def install_observer(torch):
             if length() != base + 1 or at(base) is not watcher:
                 _violations.append("a change to torch's function-mode stack that removed the grader's "
                                    "operator observer")
-            if watcher.record is not _violations or watcher.deny is not deny:
+            if watcher.record is not _violations or watcher.deny is not own or sorted(own.items()) != held:
                 _violations.append("a change to the grader's operator observer (what it denies or where it records)")
             while length() > base:
                 pop()

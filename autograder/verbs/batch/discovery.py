@@ -92,10 +92,22 @@ class Discovery:
         return sorted(it.source for it in self.items)
 
 
+KEY_CHARS = 100  # a key's length before its hash: results/<key>/ stays far under a file name's 255 bytes
+
+
 def safe_key(text):
-    """A folder name made from a student's name, sid or email."""
-    key = re.sub(r"[^A-Za-z0-9._@+-]+", "_", str(text)).strip("._")
-    return key[:120]
+    """A folder name made from a student's name, sid or email: its letters, digits and ._@+- kept, and where
+    anything else was changed or cut, a hash of the whole text added (`Zoë` -> `Zo-1c5e0d`), so that a
+    student's key depends on their own name alone: another student whose name makes the same letters
+    (`Zoé`) never takes it over, whoever arrives first."""
+    text = str(text)
+    key = re.sub(r"[^A-Za-z0-9._@+-]+", "_", text).strip("._")
+    return key if key == text and len(key) <= KEY_CHARS else _hashed(key, text)
+
+
+def _hashed(key, text):
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:6]
+    return "%s-%s" % (key[:KEY_CHARS] or "_", digest)
 
 
 def _yaml():
@@ -200,6 +212,8 @@ def _gradescope_items(root, notes):
             tokens += mine or (["name:" + name] if name else [])
             labels.append(sid or email or name)
         key = "+".join(safe_key(x) for x in labels if safe_key(x)) or safe_key(sub) or "_"
+        if len(key) > KEY_CHARS:  # a group of long names
+            key = _hashed(key, key)
         created = _get(info, "created_at")
         score = _get(info, "score")
         item = Item(key, sub, "folder", sid="; ".join(s for s in sids if s), email="; ".join(e for e in emails if e),
@@ -452,14 +466,16 @@ def _resolve_duplicates(items, gradescope):
 
 
 def _unique_keys(items):
-    """Different students whose names make the same key (`a b/` and `a_b/`, `Zoë/` and `Zoé/`) get
-    `_2`, `_3`, ... in the order of their sources, so that no one's results.json overwrites
-    another's. The same DIR always gives the same keys (resume and shards rely on it)."""
+    """Different students whose keys are still the same (safe_key hashes every name it changes, so this is
+    rare) get a suffix from a hash of their own source, never from their order among the others: a student's
+    key does not change when another arrives (resume and shards rely on it), and no one's results.json
+    overwrites another's."""
     taken = set()
     for it in sorted(items, key=lambda it: it.source):
-        key, n = it.key, 1
+        key, n = it.key, 0
         while key in taken:
             n += 1
-            key = "%s_%d" % (it.key, n)
+            key = "%s_%s" % (it.key, hashlib.sha256(("%d:%s" % (n, it.source)).encode(
+                "utf-8", "surrogatepass")).hexdigest()[:6])
         taken.add(key)
         it.key = key

@@ -63,6 +63,18 @@ def normalize(message):
 
 
 # --------------------------------------------------------------------------- owner-only writes
+def printable(text):
+    """Text that came from a student (a file name, a reason that quotes one) as one printable line: every
+    character that is not printable (line breaks, ESC, bidirectional overrides) as its escape, so that it
+    can neither start a line of its own in summary.md nor drive the instructor's terminal."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text))
+
+
+def _md(text):
+    """printable(text), also without what would end a table cell or a code span."""
+    return printable(text).replace("`", "'").replace("|", "/")
+
+
 def make_private_dir(path):
     """Make the folder `path` owner-only (0700) when it does not exist (missing parents are made as
     usual); an existing one is left as it is. True when it was made here."""
@@ -139,6 +151,8 @@ def view_of(outdir, manifest=None):
             bad.append(it)
             continue
         rec = load_record(outdir, it["key"])
+        if rec is not None and rec.get("source") != it.get("source"):
+            rec = None  # another submission's grading under this key: this one is not graded yet
         (records.append(rec) if rec is not None else missing.append(it))
     meta = {k: m.get(k) for k in ("seed", "seed_from", "device", "functions", "fingerprint", "instructor_tests",
                                   "input", "input_kind", "all_submissions")}
@@ -320,7 +334,7 @@ def markdown(s):
     lines = ["# Batch grading summary", ""]
     if s.get("incomplete"):
         lines += ["**Incomplete: these scores are not the whole class.**", ""]
-        lines += ["- %s" % x for x in s["incomplete"]] + [""]
+        lines += ["- %s" % _md(x) for x in s["incomplete"]] + [""]
     where = meta.get("input") if isinstance(meta.get("input"), str) else ", ".join(meta.get("input") or [])
     shards = meta.get("shards") or []
     lines.append("Input: `%s`%s. Seed %s (%s), device %s, %d graded function%s%s." % (
@@ -382,23 +396,23 @@ def markdown(s):
     lines += isolation_markdown(s.get("isolation"))
     if s["bad_inputs"]:
         lines += ["## Bad inputs", "", "| student | submission | reason |", "|---|---|---|"]
-        lines += ["| %s | `%s` | %s |" % (b["student"], b["source"], b["reason"].replace("|", "/"))
+        lines += ["| %s | `%s` | %s |" % (b["student"], _md(b["source"]), _md(b["reason"]))
                   for b in s["bad_inputs"]] + [""]
     if s["grader_failed"]:
         lines += ["## Grader failures", "",
                   "The grader itself failed on these (their results.json say so; the traceback is in its "
                   "hidden entry). grade-batch tries them again when rerun.", ""]
-        lines += ["- %s (`%s`): %s" % (g["student"], g["source"], g["reason"]) for g in s["grader_failed"]] + [""]
+        lines += ["- %s (`%s`): %s" % (g["student"], _md(g["source"]), _md(g["reason"])) for g in s["grader_failed"]] + [""]
     if s["not_graded_yet"]:
-        lines += ["## Not graded yet", ""] + ["- %s%s%s" % (m["student"], " (`%s`)" % m["source"] if m["source"] else "",
-                                                         ": %s" % m["reason"] if m.get("reason") else "")
+        lines += ["## Not graded yet", ""] + ["- %s%s%s" % (m["student"], " (`%s`)" % _md(m["source"]) if m["source"] else "",
+                                                         ": %s" % _md(m["reason"]) if m.get("reason") else "")
                                                for m in s["not_graded_yet"]] + [""]
     if s["identical"]:
         lines += ["## Identical submissions", "",
                   "Students whose .py files are byte for byte the same (each was graded):", ""]
         lines += ["- %s" % ", ".join(g) for g in s["identical"]] + [""]
     if s["notes"]:
-        lines += ["## Notes", ""] + ["- %s" % n for n in s["notes"]] + [""]
+        lines += ["## Notes", ""] + ["- %s" % _md(n) for n in s["notes"]] + [""]
     return "\n".join(lines)
 
 
@@ -456,6 +470,10 @@ def write(outdir, view):
 
 
 # --------------------------------------------------------------------------- merge
+def _inside(path, folder):
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def _students_now(inputs, notes):
     """The student keys of the shards' input folder as it is now (discovery.py, as grade-batch reads it),
     or none, with a note, where the folders name several inputs or it cannot be read any more."""
@@ -487,10 +505,14 @@ def merge(dirs, out):
     """
     if not dirs:
         raise MergeError("nothing to merge: name the output folders of grade-batch")
-    out_abs = os.path.abspath(out)
-    if any(os.path.abspath(d) == out_abs for d in dirs):
-        raise MergeError("the merged folder %s must not be one of the folders merged" % out)
+    out_real = os.path.realpath(out)
+    if any(os.path.realpath(d) == out_real for d in dirs) or os.path.exists(os.path.join(out, MANIFEST)):
+        raise MergeError("the merged folder %s must not be one of the folders merged (nor any output folder of "
+                         "grade-batch)" % out)
     mans = [read_manifest(d) for d in dirs]
+    for m in mans:  # the merge re-reads the input for late students: its own folder there would be one
+        if isinstance(m.get("input"), str) and _inside(out_real, os.path.realpath(m["input"])):
+            raise MergeError("the merged folder %s must not be inside the graded input %s" % (out, m["input"]))
     problems = []
     for key, label in ALIKE.items():
         if len({json.dumps(m.get(key), sort_keys=True) for m in mans}) > 1:

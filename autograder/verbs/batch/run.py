@@ -31,6 +31,7 @@ outputs (batchreport.py).
 """
 import concurrent.futures
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -57,7 +58,7 @@ from .discovery import BadInput, BatchError, discover, read_zip, shard_of, unpac
 MANIFEST = batchreport.MANIFEST
 RESULTS = batchreport.RESULTS
 GRADING = batchreport.GRADING  # beside each results.json: what the reports are built from
-FORMAT = 1
+FORMAT = 2  # 2: keys from safe_key's hashes (a student's key depends on their name alone)
 
 
 # --------------------------------------------------------------------------- shards and seeds
@@ -437,10 +438,38 @@ def _previous(outdir, opts, settings):
     return old
 
 
+LOCK = ".grade-batch.lock"
+
+
+@contextlib.contextmanager
+def _exclusive(outdir):
+    """OUTDIR for this run alone (flock on OUTDIR/.grade-batch.lock, held to the end): a second grade-batch
+    on the same OUTDIR, such as a Slurm task resubmitted while the first still runs, is refused, never
+    mixed with it. A file system without locks (some network ones) grades unlocked."""
+    fd = os.open(os.path.join(outdir, LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BatchError("another grade-batch is writing %s now: let it end (or stop it), then run this "
+                             "command again" % outdir)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
 def _run(opts, out, err):
+    s = _setup(opts)
+    batchreport.make_private_dir(s.outdir)
+    with _exclusive(s.outdir):
+        return _run_alone(s, opts, out, err)
+
+
+def _run_alone(s, opts, out, err):
     from ... import registry
 
-    s = _setup(opts)
     found = discover(s.root, registry.FILES)
     keys = {it.key for it in found.items}
     chosen = in_shard(keys, *opts.shard) if opts.shard else keys
@@ -461,13 +490,13 @@ def _run(opts, out, err):
                                                                                              "submission")
     else:
         seed, seed_from = random.SystemRandom().randrange(1 << 31), "fresh"
-    done = {it.key for it in gradable if (batchreport.load_record(s.outdir, it.key) or {}).get("status") == "graded"}
+    done = {it.key for it in gradable if _graded(batchreport.load_record(s.outdir, it.key), it)}
     todo = [it for it in gradable if it.key not in done]
 
     print("grade-batch: %s is %s: %s, %s" % (opts.input, found.kind, _n(len(found.items), "submission"),
                                              _n(sum(1 for it in found.items if it.problem), "bad input")), file=out)
     for note in found.notes:
-        print("  note: %s" % note, file=out)
+        print("  note: %s" % batchreport.printable(note), file=out)
     if opts.shard:
         print("  shard %d/%d: %d of them (by a hash of each student's name), %s" % (
             opts.shard[0], opts.shard[1], len(mine), _n(len(bad), "bad input")), file=out)
@@ -526,6 +555,12 @@ def _run(opts, out, err):
         print(line, file=out)
     print("wrote %s" % ", ".join(p if os.path.isabs(opts.output) else os.path.relpath(p) for p in written), file=out)
     return 1 if failures else 0
+
+
+def _graded(record, item):
+    """Whether `record` (results/<key>/grading.json) is a finished grading of this very submission: a record
+    under the same key of another source (written before the keys were stable) is graded again."""
+    return bool(record) and record.get("status") == "graded" and record.get("source") == item.source
 
 
 def _late_lines(late, shard):
