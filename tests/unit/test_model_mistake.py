@@ -1,5 +1,6 @@
 """parts.common.model_mistake keeps its model's latest outputs (one run per check): grade-batch asks from
 several threads at once, each with its own check's inputs, and each must be judged on its own inputs."""
+import sys
 import threading
 
 import torch
@@ -26,10 +27,15 @@ def test_threads_asking_at_once_each_get_their_own_inputs_outputs():
                 failures.append(value)
 
     threads = [threading.Thread(target=ask, args=(v,)) for v in range(1, 7)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch between any two bytecodes: a race shows on every run
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
     assert not failures
 
 
