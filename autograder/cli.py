@@ -49,8 +49,13 @@ def cmd_grade_batch(args):
         config=args.config, functions=grade.split_list(args.functions), files=grade.split_list(args.files), budget=args.budget,
         instructor_tests=args.instructor_tests, no_instructor_tests=args.no_instructor_tests,
         restart=args.restart, use_forkserver=not args.no_forkserver,
-        command=" ".join(shlex.quote(a) for a in [_interpreter(), "-m", "autograder"] + list(args.argv)))
+        command=_again(*args.argv))
     return batch.run(opts)
+
+
+def _again(*argv):
+    """`python -m autograder ARGV` as a command to type again, with the kit's interpreter (_interpreter)."""
+    return shlex.join([_interpreter(), "-m", "autograder", *argv])
 
 
 def _interpreter():
@@ -75,8 +80,7 @@ def cmd_merge(args):
     for line in incomplete:  # first, and on stderr too: a job log shows them, and the exit status fails the job
         print("incomplete: %s" % batchreport.printable(line), file=sys.stderr)
     if incomplete:
-        print("once they are graded, merge again: %s" % " ".join(shlex.quote(a) for a in [_interpreter(), "-m",
-              "autograder", "merge"] + list(args.dirs) + ["-o", args.output]), file=sys.stderr)
+        print("once they are graded, merge again: %s" % _again("merge", *args.dirs, "-o", args.output), file=sys.stderr)
     for note in notes:
         print("note: %s" % batchreport.printable(note))
     print("merged %d folder%s into %s: %s%s" % (len(args.dirs), "" if len(args.dirs) == 1 else "s", args.output,

@@ -102,13 +102,18 @@ def function_output(fr, show_hidden, markdown=False):
         elif kind in ("hidden", "not credited"):
             parts.append("%s %s: %s" % ("**FAIL**" if kind == "hidden" else "NOT CREDITED", named, message))
         else:
-            parts.append("**FAIL** %s\n\n%s" % (named, _indent(message, "    ", MD_WIDTH)))
+            parts.append(_md_fail(named, message))
     return "\n\n".join(parts)
 
 
 def _md_labels(labels):
     """Check labels as Markdown code spans, one after the other."""
     return ", ".join("`%s`" % label.replace("`", "'") for label in labels)
+
+
+def _md_fail(named, message):
+    """A failing check in Markdown: its (already escaped) label, then its message in a code block."""
+    return "**FAIL** %s\n\n%s" % (named, _indent(message, "    ", MD_WIDTH))
 
 
 def _indent(text, prefix, width=None):
@@ -165,8 +170,7 @@ def gradescope(report, visibility=None, hidden_details="after_published"):
                 "score": 0.0,
                 "max_score": 0.0,
                 "status": "failed",
-                "output": clip("\n\n".join("**FAIL** %s\n\n%s" % (_md_labels([c.name]), _indent(c.message, "    ", MD_WIDTH))
-                                          for c in hidden_failed)),
+                "output": clip("\n\n".join(_md_fail(_md_labels([c.name]), c.message) for c in hidden_failed)),
                 "output_format": "md",
                 "visibility": hidden_details,
                 "tags": [fn.name, fn.file, "hidden-details"],

@@ -250,15 +250,18 @@ def _note_failing_callees(statuses, results):
     """A function that failed and calls another graded function of its file that failed too (rnn_forward
     on rnn_step_forward) is told so: fixing the one it builds on comes first."""
     failed = {name for name, fr in results.items() if any(not c.passed for c in fr.checks)}
+    tables = {}  # file -> {function: the functions it calls}, each file read and parsed once
     for fr in results.values():
         st = statuses.get(fr.fn.file)
         if fr.fn.name not in failed or st is None or st.error or not st.path:
             continue
-        try:
-            with open(st.path, encoding="utf-8-sig") as f:  # vetted: UTF-8 text under the size limit
-                called = static.calls(f.read()).get(fr.fn.name, set())
-        except (OSError, UnicodeDecodeError):
-            continue
+        if st.path not in tables:
+            try:
+                with open(st.path, encoding="utf-8-sig") as f:  # vetted: UTF-8 text under the size limit
+                    tables[st.path] = static.calls(f.read())
+            except (OSError, UnicodeDecodeError):
+                tables[st.path] = {}
+        called = tables[st.path].get(fr.fn.name, set())
         for name in sorted(called & failed - {fr.fn.name}):
             if results[name].fn.file == fr.fn.file:
                 fr.notes.append("%s calls your %s, which fails its own checks: fix %s first."

@@ -12,9 +12,9 @@ within FACTORx the reference's time", of weight WEIGHT (a fraction of one ordina
   ones included), read by the grader right before it sends a "call" request of CALLS calls, each on
   inputs of its own (steps.call_request), and right after the answer comes, less the request's fixed
   cost (decoding the request, sending the values back: as a dry request costs, never more than the
-  grader's own time for that work on its own copy of it). Nothing in the worker, whose clocks and reported "seconds" are
-  the student's to replace, can shorten it; a loaded machine or a CPU quota delays the worker without
-  adding to it. A backward is timed without its forward: an untimed request has the student's forward
+  grader's own time for that work on its own copy of it). Nothing in the worker, whose clocks and
+  reported "seconds" are the student's to replace, can shorten it; a loaded machine or a CPU quota
+  delays the worker without adding to it. A backward is timed without its forward: an untimed request has the student's forward
   build the cache and send it back, and the timed request carries it as an input, with CALLS calls of
   the backward on it, each with a fresh gradient (a cache the wire format cannot carry: the forward
   runs first in the timed request, and in the reference's time too). Nothing the student's code runs
@@ -142,9 +142,31 @@ def run(session, plan, results, deadline):
         for timing in plan.speed:
             res = results.get(timing.fn.name)
             if res is not None:
-                judge = check if timing.reference_ops is None else counted
-                out[timing.fn.name] = [judge(session, timing, res, deadline)]
+                out[timing.fn.name] = [_judged(session, timing, res, deadline)]
     return out
+
+
+def _judged(session, timing, res, deadline):
+    """The check's result: timed against the reference (check), or counted (the public checker's plans)."""
+    refused = _not_runnable(timing, res)
+    if refused:
+        return refused
+    try:
+        return (check if timing.reference_ops is None else counted)(session, timing, deadline)
+    except _NotChecked as e:
+        return _result(timing, False, "not checked: %s" % e)
+    except WorkerLost as e:
+        session.lost()
+        return _result(timing, False, "not checked: on this check's larger input, %s" % e.reason)
+
+
+def _ensure_modules(session, timing):
+    """The function's file (and its forward's) imported in a live worker; _NotChecked where it cannot be."""
+    fn = timing.fn
+    for module in ([timing.forward.file] if fn.forward else []) + [fn.file]:
+        err = session.ensure(module)
+        if err:
+            raise _NotChecked(err)
 
 
 class _NotChecked(Exception):
@@ -175,61 +197,37 @@ def _not_runnable(timing, res):
     return None
 
 
-def check(session, timing, res, deadline):
+def check(session, timing, deadline):
+    """The grader's vectorisation check: the student's time against the reference's (measure)."""
     fn = timing.fn
-
-    def result(passed, message=""):
-        return _result(timing, passed, message)
-
-    refused = _not_runnable(timing, res)
-    if refused:
-        return refused
-    try:
-        mine, theirs, rounds = measure(session, timing, deadline)
-    except _NotChecked as e:
-        return result(False, "not checked: %s" % e)
-    except WorkerLost as e:
-        session.lost()
-        return result(False, "not checked: on this check's larger input, %s" % e.reason)
+    mine, theirs, rounds = measure(session, timing, deadline)
     ratio = mine / max(theirs, FLOOR)
     if ratio <= FACTOR:
-        return result(True)
+        return _result(timing, True)
     own = " (its own call: the forward that builds the cache is not counted)" if fn.forward else ""
-    return result(False, (
+    return _result(timing, False, (
         "%s is %.1fx slower than the reference solution on this check's input: %s against %s a call (the "
         "fastest of %d rounds of %d calls each, one thread%s; allowed: %gx). %s"
         % (fn.name, ratio, _ms(mine), _ms(max(theirs, FLOOR)), rounds, CALLS, own, FACTOR, ADVICE)))
 
 
-def counted(session, timing, res, deadline):
+def counted(session, timing, deadline):
     """The public checker's vectorisation check, which has no reference solution to time: the student's
     tensor operations (as the worker's operator observer counts them, worker.Observer) in one call on the
     check's input, against the reference's on the same input (Timing.reference_ops). At these sizes a call
     costs about its operations (tools/speed_ratios.py), and a loop over the batch makes N times as many.
     The student's own machine runs it: nothing here needs to be out of the student's reach."""
     fn = timing.fn
-    refused = _not_runnable(timing, res)
-    if refused:
-        return refused
     if time.monotonic() > deadline:
-        return _result(timing, False, "not checked: the overall time budget ran out")
-    for module in ([timing.forward.file] if fn.forward else []) + [fn.file]:
-        err = session.ensure(module)
-        if err:
-            return _result(timing, False, "not checked: %s" % err)
+        raise _NotChecked("the overall time budget ran out")
+    _ensure_modules(session, timing)
     program = build_steps(timing)
-    try:
-        resp = session.worker.request(call_request(dict(timing.inputs), program, inputs_after=False),
-                                      session.timeout(), "in %s, on the larger input of this check" % fn.name)
-        _student_outputs(fn, resp, len(program), bool(fn.forward))
-    except _NotChecked as e:
-        return _result(timing, False, "not checked: %s" % e)
-    except WorkerLost as e:
-        session.lost()
-        return _result(timing, False, "not checked: on this check's larger input, %s" % e.reason)
+    resp = session.worker.request(call_request(dict(timing.inputs), program, inputs_after=False),
+                                  session.timeout(), "in %s, on the larger input of this check" % fn.name)
+    _student_outputs(fn, resp, len(program), bool(fn.forward))
     ops = resp["steps"][-1].get("ops")
     if type(ops) is not int or not 0 <= ops <= 10 ** 12:
-        return _result(timing, False, "not checked: the worker's answer was malformed")
+        raise _NotChecked("the worker's answer was malformed")
     ratio = ops / max(timing.reference_ops, OPS_FLOOR)
     if ratio <= FACTOR:
         return _result(timing, True)
@@ -243,18 +241,8 @@ def reference_ops(timing):
     """The tensor operations of the reference's own call on timing.inputs (a backward's forward is not
     counted), under the worker's observer: what the public checker compares a student's count with
     (Timing.reference_ops; `make student` computes it)."""
-    fn, fwd = timing.fn, timing.forward
-    module = reference_module(timing.reference)
     with one_thread():
-        cache = None
-        if fn.forward:
-            with Observer(fwd.forbidden_ops):
-                out = getattr(module, fwd.name)(*call_args(fwd, timing.inputs))
-            cache = out[fwd.returns.index(CACHE)]
-        observer = Observer(fn.forbidden_ops)
-        with observer:
-            getattr(module, fn.name)(*call_args(fn, timing.inputs, cache))
-    return observer.count
+        return _reference_run(timing, [timing.inputs], _Clock(None), True)[3]
 
 
 def _ms(seconds):
@@ -285,16 +273,14 @@ def measure(session, timing, deadline):
     by the calls per request.
     """
     fn, fwd = timing.fn, timing.forward
-    modules = ([fwd.file] if fn.forward else []) + [fn.file]
     program = build_steps(timing)
     _reference_run(timing, [timing.inputs], _Clock(None), True)  # warm-up: the first call at new sizes pays the allocator
-    calls = CALLS
     clock, diluted = None, None
     real, dry, replay, framing, theirs = [], [], [], [], []
 
     def estimate():
         fixed = min(min(dry) + min(framing), min(replay))
-        return max(min(real) - fixed, 0.0) / calls, min(theirs) / calls
+        return max(min(real) - fixed, 0.0) / CALLS, min(theirs) / CALLS
 
     for done in range(REPEATS + CONFIRM):
         if done >= REPEATS:
@@ -305,10 +291,7 @@ def measure(session, timing, deadline):
         if time.monotonic() > deadline:
             raise _NotChecked("the overall time budget ran out")
         inputs = _fresh_inputs(timing)
-        for module in modules:
-            err = session.ensure(module)
-            if err:
-                raise _NotChecked(err)
+        _ensure_modules(session, timing)
         _alone(session, fn)
         if clock is None:
             clock = _Clock(session.worker.proc.pid)
@@ -322,24 +305,25 @@ def measure(session, timing, deadline):
                 raise _NotChecked("%s's cache could be sent back to the grader on one round and not on another"
                                   % fn.forward)
         sent, steps, per_call = _program(fn, program, inputs, _UNSENDABLE if diluted else cache)
-        seconds, resp = _timed_request(session, clock, sent, steps, what, dry=True)
+        request = call_request(sent, steps, inputs_after=False)
+        seconds, resp = _timed_request(session, clock, dict(request, dry=True), what)
         if not isinstance(resp, dict) or resp.get("steps") != []:
             raise _NotChecked("the worker's answer was malformed")
         dry.append(seconds)
-        seconds, resp = _timed_request(session, clock, sent, steps, what)
+        seconds, resp = _timed_request(session, clock, request, what)
         _alone(session, fn)
         got = _student_outputs(fn, resp, len(steps), bool(diluted))
         if clock.cpu and seconds <= 0:  # the pid is not the process that ran the call
             raise _NotChecked("the worker's CPU time could not be read")
         real.append(seconds)
-        seconds, fwd_out, own_outs = _reference_run(timing, per_call, clock, bool(diluted))
+        seconds, fwd_out, own_outs, _ = _reference_run(timing, per_call, clock, bool(diluted))
         theirs.append(seconds)
         _verify(fn, timing.case, got, own_outs)
         returned = ([_as_returned(fwd, fwd_out)] if diluted else []) + \
             [_as_returned(fn, out) for out in own_outs]
         seconds_out = _framing(clock, returned)
         framing.append(seconds_out)
-        replay.append(_decoding(clock, sent, steps) + seconds_out)
+        replay.append(_decoding(clock, request) + seconds_out)
     mine, ref = estimate()
     return mine, ref, len(real)
 
@@ -393,14 +377,13 @@ def _alone(session, fn):
                           "own CPU time only" % fn.name)
 
 
-def _timed_request(session, clock, inputs, steps, what, dry=False):
-    """(the worker's time for one "call" request, its answer). dry: the worker decodes the whole request, its
-    steps included, and answers without running them (worker.run_call)."""
+def _timed_request(session, clock, request, what):
+    """(the worker's time for one "call" request, its answer). A request with "dry" is decoded whole, its
+    steps included, and answered without running them (worker.run_call)."""
     worker = session.worker
     pid = worker.proc.pid
-    extra = {"dry": True, "inputs_after": False} if dry else {"inputs_after": False}
     start = clock.worker(pid)
-    resp = worker.request(call_request(inputs, steps, **extra), session.timeout(), what)
+    resp = worker.request(request, session.timeout(), what)
     return clock.worker(pid) - start, resp
 
 
@@ -558,32 +541,35 @@ def _as_returned(fn, out):
     return tuple(None if r == CACHE else v for r, v in zip(fn.returns, out))
 
 
-def _decoding(clock, inputs, steps):
+def _decoding(clock, request):
     """The grader's own time, on its clock, to decode the timed request as the worker decodes it: work on
     data the grader made itself, which no answer of the worker's (its size, its timing, frames it adds)
     can lengthen."""
-    header, payload = wire.encode(dict(call_request(inputs, steps, inputs_after=False), id=1))
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    header, payload = wire.encode(dict(request, id=1))
+    with _without_gc():
         start = clock.grader()
         wire.decode(header, payload, lambda data, device, requires_grad: data.to(device))
         return clock.grader() - start
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _framing(clock, returned):
     """The grader's own time, on its clock, to frame `returned` (the values of a timed request's steps:
     the reference's, in their places), as the worker frames the student's."""
-    answer = [{"ok": True, "violations": [], "value": v} for v in returned]
+    answer = [{"ok": True, "violations": [], "ops": 0, "value": v} for v in returned]
+    with _without_gc():
+        start = clock.grader()
+        wire.frame({"id": 1, "steps": answer, "inputs_after": {}})
+        return clock.grader() - start
+
+
+@contextlib.contextmanager
+def _without_gc():
+    """No collection of the grader's large heap inside a time it measures. Switched back on only where it
+    was on (another grading thread of grade-batch may have switched it off)."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        start = clock.grader()
-        wire.frame({"id": 1, "steps": answer})
-        return clock.grader() - start
+        yield
     finally:
         if collecting:
             gc.enable()
@@ -613,16 +599,15 @@ def reference_module(path):
 
 
 def _reference_run(timing, per_call, clock, forward_timed):
-    """(seconds, forward's return or None, [own returns]) of the reference, timed on clock.grader():
-    for a backward, its forward on per_call[0] (timed when forward_timed: as when the request runs it),
-    then one call on that cache per entry of per_call; each call under the observer mode."""
+    """(seconds, forward's return or None, [own returns], the last own call's tensor operations) of the
+    reference, timed on clock.grader(): for a backward, its forward on per_call[0] (timed when forward_timed:
+    as when the request runs it), then one call on that cache per entry of per_call; each call under the
+    observer mode, which counts its operations."""
     fn, fwd = timing.fn, timing.forward
     module = reference_module(timing.reference)
 
     outs = []
-    collecting = gc.isenabled()
-    gc.disable()  # a collection of the grader's large heap is no part of the reference's time
-    try:
+    with _without_gc():
         start = clock.grader()
         fwd_out = cache = None
         if fn.forward:
@@ -633,9 +618,7 @@ def _reference_run(timing, per_call, clock, forward_timed):
                 start = clock.grader()
         for inputs in per_call:
             own = call_args(fn, inputs, cache)
-            with Observer(fn.forbidden_ops):
+            observer = Observer(fn.forbidden_ops)
+            with observer:
                 outs.append(getattr(module, fn.name)(*own))
-        return clock.grader() - start, fwd_out, outs
-    finally:
-        if collecting:  # (another grading thread may have switched it off: it switches it back)
-            gc.enable()
+        return clock.grader() - start, fwd_out, outs, observer.count

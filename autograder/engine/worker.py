@@ -155,7 +155,6 @@ def install_guards():
 
 
 _observer = []  # [observe function] once install_observer() ran
-_ops = [0]  # the tensor operations of the last observed call (its step's "ops")
 SUBCLASS = "a torch.Tensor subclass with its own __torch_function__ (it would run outside the grader's observer)"
 _Tensor = torch.Tensor  # bound now, before any student file is imported
 
@@ -207,7 +206,8 @@ def install_observer(torch):
     """Keep an Observer on top of torch's function-mode stack during every student call.
 
     observed(fn, args, deny) runs fn(*args) with the observer on top of torch's function-mode stack,
-    recording into the worker's violations (the witness pipe). The stack is checked when the call
+    recording into the worker's violations (the witness pipe), and returns (what fn returned, the tensor
+    operations it ran). The stack is checked when the call
     returns: an observer that was popped, replaced or buried under another mode is itself a
     violation. The torch functions used here are bound now, before any student file is imported, so
     that patching them later changes nothing; and what switches the observer off (a pop of it,
@@ -249,21 +249,20 @@ def install_observer(torch):
     def observed(fn, args, deny):
         # The call's own copy of its deny-list (a request's steps share one decoded list), and what it holds,
         # kept here: a list emptied in place during the call is seen when it returns.
-        own, held = dict(deny), sorted(deny.items())
+        own, held = dict(deny), dict(deny)
         watcher.deny, watcher.count = own, 0
         base = length()
         push(watcher)
         try:
-            return fn(*args)
+            return fn(*args), watcher.count
         finally:
             if length() != base + 1 or at(base) is not watcher:
                 _violations.append("a change to torch's function-mode stack that removed the grader's "
                                    "operator observer")
-            if watcher.record is not _violations or watcher.deny is not own or sorted(own.items()) != held:
+            if watcher.record is not _violations or watcher.deny is not own or own != held:
                 _violations.append("a change to the grader's operator observer (what it denies or where it records)")
             while length() > base:
                 pop()
-            _ops[0] = watcher.count
             watcher.deny, watcher.record = {}, _violations
 
     # Where threads are allowed (CUDA runs: isolation.confine), a thread the student starts gets the
@@ -456,7 +455,7 @@ def run_call(req, modules, scratch, torch):
                     args.append({k[len(p):]: v for k, v in inputs.items() if k.startswith(p)})
                 else:
                     args.append(outs[a["step"]][a["index"]])
-            out = _observer[0](fn, args, req["denies"][step["deny"]])
+            out, ops = _observer[0](fn, args, req["denies"][step["deny"]])
             if any(t.is_cuda for t in inputs.values() if type(t) is torch.Tensor):
                 torch.cuda.synchronize()  # an asynchronous CUDA error belongs to this call
         except BaseException as e:
@@ -466,7 +465,7 @@ def run_call(req, modules, scratch, torch):
             break
         verify_guards()
         res["violations"] = list(_violations)
-        res["ops"] = _ops[0]
+        res["ops"] = ops
         arity = step.get("arity")
         if arity is not None and not (type(out) in (tuple, list) and len(out) == arity):
             res["ok"] = True

@@ -135,6 +135,18 @@ def load_record(outdir, key):
     return rec if isinstance(rec, dict) and rec.get("student") == key else None
 
 
+def record_of(outdir, key, source):
+    """load_record's record when it is this very submission's (`source`), else None: a record under the same
+    key of another source (written before keys were stable) is no grading of this one."""
+    rec = load_record(outdir, key)
+    return rec if rec is not None and rec.get("source") == source else None
+
+
+def inside(path, folder):
+    """Whether `path` is `folder` or lies under it (both absolute, as the caller normalises them)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def read_manifest(outdir):
     m = read_json(os.path.join(outdir, MANIFEST))
     if not isinstance(m, dict) or "items" not in m:
@@ -150,9 +162,7 @@ def view_of(outdir, manifest=None):
         if it.get("problem"):
             bad.append(it)
             continue
-        rec = load_record(outdir, it["key"])
-        if rec is not None and rec.get("source") != it.get("source"):
-            rec = None  # another submission's grading under this key: this one is not graded yet
+        rec = record_of(outdir, it["key"], it.get("source"))
         (records.append(rec) if rec is not None else missing.append(it))
     meta = {k: m.get(k) for k in ("seed", "seed_from", "device", "functions", "fingerprint", "instructor_tests",
                                   "input", "input_kind", "all_submissions")}
@@ -470,10 +480,6 @@ def write(outdir, view):
 
 
 # --------------------------------------------------------------------------- merge
-def _inside(path, folder):
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
 def _students_now(inputs, notes):
     """The student keys of the shards' input folder as it is now (discovery.py, as grade-batch reads it),
     or none, with a note, where the folders name several inputs or it cannot be read any more."""
@@ -511,7 +517,7 @@ def merge(dirs, out):
                          "grade-batch)" % out)
     mans = [read_manifest(d) for d in dirs]
     for m in mans:  # the merge re-reads the input for late students: its own folder there would be one
-        if isinstance(m.get("input"), str) and _inside(out_real, os.path.realpath(m["input"])):
+        if isinstance(m.get("input"), str) and inside(out_real, os.path.realpath(m["input"])):
             raise MergeError("the merged folder %s must not be inside the graded input %s" % (out, m["input"]))
     problems = []
     for key, label in ALIKE.items():

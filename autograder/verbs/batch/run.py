@@ -397,7 +397,7 @@ def _setup(opts):
     if jobs < 1:
         raise BatchError("--jobs must be at least 1")
     root, outdir = os.path.abspath(opts.input), os.path.abspath(opts.output)
-    if outdir == root or outdir.startswith(root + os.sep):
+    if batchreport.inside(outdir, root):
         raise BatchError("the output folder must not be inside the submissions folder %s" % root)
     run_instructor = grade.runs_instructor_tests(opts.no_instructor_tests, opts.instructor_tests,
                                                     bool(opts.functions or opts.files))
@@ -490,7 +490,8 @@ def _run_alone(s, opts, out, err):
                                                                                              "submission")
     else:
         seed, seed_from = random.SystemRandom().randrange(1 << 31), "fresh"
-    done = {it.key for it in gradable if _graded(batchreport.load_record(s.outdir, it.key), it)}
+    done = {it.key for it in gradable
+            if (batchreport.record_of(s.outdir, it.key, it.source) or {}).get("status") == "graded"}
     todo = [it for it in gradable if it.key not in done]
 
     print("grade-batch: %s is %s: %s, %s" % (opts.input, found.kind, _n(len(found.items), "submission"),
@@ -555,12 +556,6 @@ def _run_alone(s, opts, out, err):
         print(line, file=out)
     print("wrote %s" % ", ".join(p if os.path.isabs(opts.output) else os.path.relpath(p) for p in written), file=out)
     return 1 if failures else 0
-
-
-def _graded(record, item):
-    """Whether `record` (results/<key>/grading.json) is a finished grading of this very submission: a record
-    under the same key of another source (written before the keys were stable) is graded again."""
-    return bool(record) and record.get("status") == "graded" and record.get("source") == item.source
 
 
 def _late_lines(late, shard):
