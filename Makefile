@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The track course.toml chooses (track = "torch" or "numpy"): which solutions/ and assignment/ folder demo grades
+TRACK  ?= $(or $(shell sed -n 's/^track *= *"\([a-z]*\)".*/\1/p' course.toml 2>/dev/null),torch)
 
 .PHONY: setup test test-fast test-gpu demo stubs check-stubs grade preview autograder student handouts bench slurm-up slurm-down clean
 
@@ -35,16 +37,16 @@ test-gpu: $(if $(filter command line,$(origin PY)),,$(STAMP))
 	PYTHONPATH=. $(PY) tools/test_gpu.py
 
 demo: $(STAMP)
-	@echo "== Grading the reference solutions (expect full marks) =="
-	$(PY) -m autograder grade solutions -o $(VENV)/demo-solutions.json
+	@echo "== Grading the reference solutions of the $(TRACK) track (expect full marks) =="
+	$(PY) -m autograder grade solutions/$(TRACK) -o $(VENV)/demo-solutions.json --track $(TRACK)
 	@echo
-	@echo "== Grading the student stubs (expect zero, with each stub's message) =="
-	$(PY) -m autograder grade assignment -o $(VENV)/demo-assignment.json
+	@echo "== Grading the student stubs of the $(TRACK) track (expect zero, with each stub's message) =="
+	$(PY) -m autograder grade assignment/$(TRACK) -o $(VENV)/demo-assignment.json --track $(TRACK)
 	@echo
 	@echo "results.json files: $(VENV)/demo-solutions.json $(VENV)/demo-assignment.json"
 
 # make grade SUB=path/to/submission [OUT=results.json] [DEVICE=auto]
-SUB ?= assignment
+SUB ?= assignment/$(TRACK)
 OUT ?= results.json
 DEVICE ?= auto
 grade: $(STAMP)

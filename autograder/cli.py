@@ -46,7 +46,7 @@ def cmd_grade_batch(args):
         return 2
     opts = batch.Options(
         input=args.dir, output=args.output, jobs=args.jobs, seed=args.seed, shard=shard, device=args.device,
-        config=args.config, functions=grade.split_list(args.functions), files=grade.split_list(args.files), budget=args.budget,
+        config=args.config, track=args.track, functions=grade.split_list(args.functions), files=grade.split_list(args.files), budget=args.budget,
         instructor_tests=args.instructor_tests, no_instructor_tests=args.no_instructor_tests,
         restart=args.restart, use_forkserver=not args.no_forkserver,
         command=_again(*args.argv))
@@ -92,22 +92,25 @@ def cmd_merge(args):
 def cmd_stubs(args):
     from .verbs import stubs
 
-    src, dst = paths.SOLUTIONS, paths.ASSIGNMENT
-    try:
-        if args.check:
-            with tempfile.TemporaryDirectory() as tmp:
-                diffs = stubs.differences(src, dst, os.path.join(tmp, "fresh"))
-            if diffs:
-                print("assignment/ is out of date for: %s (run make stubs)" % ", ".join(diffs))
-                return 1
-            print("assignment/ matches a fresh generation from solutions/")
-            return 0
-        names = stubs.generate(src, dst)
-    except stubs.MarkerError as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 2
-    print("wrote %d files to assignment/: %s" % (len(names), ", ".join(names)))
-    return 0
+    stale = 0
+    for track in paths.TRACKS:  # both tracks' stubs are committed, whichever course.toml chooses
+        src, dst = paths.solutions(track), paths.assignment(track)
+        try:
+            if args.check:
+                with tempfile.TemporaryDirectory() as tmp:
+                    diffs = stubs.differences(src, dst, os.path.join(tmp, "fresh"))
+                if diffs:
+                    print("assignment/%s/ is out of date for: %s (run make stubs)" % (track, ", ".join(diffs)))
+                    stale = 1
+                else:
+                    print("assignment/%s/ matches a fresh generation from solutions/%s/" % (track, track))
+                continue
+            names = stubs.generate(src, dst)
+        except stubs.MarkerError as e:
+            print("error: %s" % e, file=sys.stderr)
+            return 2
+        print("wrote %d files to assignment/%s/: %s" % (len(names), track, ", ".join(names)))
+    return stale
 
 
 def cmd_list(args):
@@ -175,6 +178,8 @@ def _grading_options(p):
     p.add_argument("--budget", type=float, help="overall time budget of one submission, in seconds")
     p.add_argument("--config", default=paths.COURSE_TOML,
                    help="the course's settings (default: course.toml at the top of the kit)")
+    p.add_argument("--track", choices=paths.TRACKS,
+                   help="what the submissions are written in (default: course.toml's track)")
     p.add_argument("--instructor-tests", metavar="DIR",
                    help="folder of instructor unittest files (default: instructor_tests/, run unless "
                         "--functions or --files narrow the grading)")

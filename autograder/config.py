@@ -1,6 +1,7 @@
 """The course's settings, in one place: `course.toml` at the top of the kit.
 
-What an instructor may change without touching the registry: points and visibility per
+What an instructor may change without touching the registry: the track (what students write their layers
+in: `track = "torch"` or `"numpy"`, the file's one top-level key), points and visibility per
 function, whether float32 and CUDA checks count, when hidden checks' messages are shown, and the
 limits of the sandbox. Every key is checked when the file is read; a bad one stops `make
 autograder` and `grade` with the key named (`ConfigError`). Environment variables
@@ -33,8 +34,12 @@ class ConfigError(ValueError):
     """A bad course.toml: the message names the file and the key."""
 
 
+TOP = {"track": (str, paths.TRACKS)}  # keys before any [section]
+
+
 @dataclass
 class Config:
+    track: str = "torch"  # paths.TRACKS: solutions/<track>/ and assignment/<track>/, and how the grader calls them
     float32: bool = True
     cuda: bool = True
     hidden_details: str = "after_published"
@@ -66,7 +71,8 @@ class Config:
 
 
 def _check(path, section, key, value, kind, rule):
-    where = "%s: [%s] %s" % (os.path.basename(path), section, key)
+    where = "%s: [%s] %s" % (os.path.basename(path), section, key) if section else "%s: %s" % (
+        os.path.basename(path), key)
     if isinstance(value, bool) and kind is not bool:  # TOML true is not a number of seconds
         raise ConfigError("%s = %r: expected a number" % (where, value))
     if not isinstance(value, kind):
@@ -97,9 +103,13 @@ def load(path=DEFAULT_PATH, function_names=None):
 
         function_names = [fn.name for fn in registry.FUNCTIONS]
     for section, body in data.items():
+        if section in TOP:
+            _check(path, "", section, body, *TOP[section])
+            setattr(cfg, section, body)
+            continue
         if section not in SCHEMA and section not in ("points", "visibility"):
-            raise ConfigError("%s: unknown section [%s] (known: %s)" % (
-                os.path.basename(path), section, ", ".join(list(SCHEMA) + ["points", "visibility"])))
+            raise ConfigError("%s: unknown section [%s] (known: %s; and the key %s before them)" % (
+                os.path.basename(path), section, ", ".join(list(SCHEMA) + ["points", "visibility"]), ", ".join(TOP)))
         if not isinstance(body, dict):
             raise ConfigError("%s: %s must be a [section]" % (os.path.basename(path), section))
         for key, value in body.items():
@@ -125,10 +135,11 @@ def load(path=DEFAULT_PATH, function_names=None):
 
 def apply(cfg, functions):
     """Copies of the registry entries `functions` as this course grades them: its points, and the float32
-    and CUDA cases that count. The registry's own entries are never changed."""
+    and CUDA cases that count (the NumPy track has none on CUDA). The registry's own entries are never changed."""
+    cuda = cfg.cuda and cfg.track == "torch"
     return [dataclasses.replace(
         fn, points=cfg.points.get(fn.name, fn.points),
-        cases=[c for c in fn.cases if (cfg.float32 or c.dtype != _float32()) and (cfg.cuda or c.device != "cuda")])
+        cases=[c for c in fn.cases if (cfg.float32 or c.dtype != _float32()) and (cuda or c.device != "cuda")])
         for fn in functions]
 
 

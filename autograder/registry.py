@@ -29,9 +29,9 @@ def select(names=None, files=None):
     return out
 
 
-def plan(functions=None, device="auto", seed=None, public_inputs="fresh"):
-    """The plan (engine/plans.py) of `functions` (default: all) for this kit: a backward's forward is found
-    among FUNCTIONS, the vectorisation checks time the reference solutions, and the kit's own folders
-    are hidden from every worker."""
+def plan(functions=None, device="auto", seed=None, public_inputs="fresh", track="torch"):
+    """The plan (engine/plans.py) of `functions` (default: all) for this kit and `track` (course.toml's): a
+    backward's forward is found among FUNCTIONS, the vectorisation checks time the track's reference
+    solutions, and the kit's own folders are hidden from every worker."""
     return plans.build_plan(FUNCTIONS if functions is None else functions, device, seed, public_inputs,
-                            library=FUNCTIONS, reference=paths.SOLUTIONS, kit=paths.KIT_ROOT)
+                            library=FUNCTIONS, reference=paths.solutions(track), kit=paths.KIT_ROOT, track=track)

@@ -41,11 +41,17 @@ def _seeded(request):
 
 
 @functools.lru_cache(maxsize=None)
-def _plan(files, device):
-    return plan_for_files(list(files), device=device)
+def _plan(files, device, track="torch"):
+    return plan_for_files(list(files), device=device, track=track)
 
 
 @pytest.fixture(scope="session")
 def plans():
     """plans(files, device="cpu"): a plan (inputs + oracle outputs) built once per session."""
     return lambda files=tuple(registry.FILES), device="cpu": _plan(tuple(files), device)
+
+
+@pytest.fixture(scope="session")
+def np_plans():
+    """np_plans(files): a plan of the NumPy track (its functions get NumPy arrays), built once per session."""
+    return lambda files=tuple(registry.FILES): _plan(tuple(files), "cpu", "numpy")

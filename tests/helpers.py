@@ -6,8 +6,10 @@ from autograder import registry
 from autograder.engine import outcome
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOLUTIONS = os.path.join(ROOT, "solutions")
-ASSIGNMENT = os.path.join(ROOT, "assignment")
+SOLUTIONS = os.path.join(ROOT, "solutions", "torch")
+ASSIGNMENT = os.path.join(ROOT, "assignment", "torch")
+NP_SOLUTIONS = os.path.join(ROOT, "solutions", "numpy")  # the NumPy track's
+NP_ASSIGNMENT = os.path.join(ROOT, "assignment", "numpy")
 FIXED_SEED = 20261125  # hidden cases are fresh each real run; tests pin them for reproducibility
 
 
@@ -20,9 +22,10 @@ def copy_solutions(dst, src=SOLUTIONS):
     return dst
 
 
-def make_variant(dst, file, edits):
-    """The solutions with `edits` [(old, new), ...] applied to `file` (each old must occur once)."""
-    copy_solutions(dst)
+def make_variant(dst, file, edits, src=SOLUTIONS):
+    """The solutions (src: a track's folder) with `edits` [(old, new), ...] applied to `file` (each old must
+    occur once)."""
+    copy_solutions(dst, src)
     path = os.path.join(dst, file)
     with open(path) as f:
         text = f.read()
@@ -58,5 +61,5 @@ def messages(report, name):
     return "\n".join([c.message for c in fr.checks] + ([outcome.forbidden_message(fr.fn, fr.forbidden)] if fr.forbidden else []))
 
 
-def plan_for_files(files, device="cpu", seed=FIXED_SEED):
-    return registry.plan(registry.select(files=files), device=device, seed=seed)
+def plan_for_files(files, device="cpu", seed=FIXED_SEED, track="torch"):
+    return registry.plan(registry.select(files=files), device=device, seed=seed, track=track)

@@ -19,9 +19,35 @@ TINY = 1e-30
 MATCH = 1e-4  # how close a wrong output must be to a mistake's prediction to earn its hint
 
 
+# The NumPy track's words for what the torch track's messages and hints say in torch's (numpy_words): a
+# student who writes NumPy is told about np.tanh, not torch.tanh. Only these exact phrases are changed.
+NUMPY_WORDS = (("torch.zeros_like(x)", "np.zeros_like(x)"), ("torch.zeros_like", "np.zeros_like"),
+               ("torch.tanh / torch.sigmoid", "np.tanh, and a sigmoid that never takes exp of a large positive "
+                "number"), ("torch.tanh", "np.tanh"), ("torch.sigmoid", "a stable sigmoid"),
+               ("torch.softmax and torch.logsumexp do", "a stable softmax does"),
+               ("use torch.softmax", "write a stable softmax"), ("torch.softmax", "a stable softmax"),
+               ("torch.logsumexp", "a stable log-sum-exp"), ("torch.arange", "np.arange"),
+               ("torch.argmax", "np.argmax"), ("torch.where", "np.where"), ("torch.einsum", "np.einsum"),
+               ("torch.cat", "np.concatenate"), ("torch.stack", "np.stack"), ("torch.flip", "np.flip"),
+               (".clone()", ".copy()"), ("a new tensor", "a new array"), ("new tensors", "new arrays"))
+
+
+def numpy_words(text):
+    """text with the torch track's words for the NumPy track's (NUMPY_WORDS)."""
+    for torch_words, words in NUMPY_WORDS:
+        text = text.replace(torch_words, words)
+    return text
+
+
 def describe_type(value):
     """Student-facing name of a returned value's type."""
     if isinstance(value, Received):
+        if value.array == "ndarray":
+            return "numpy.ndarray"
+        if value.array == "scalar":
+            return "numpy.%s" % str(value.dtype).replace("torch.", "")
+        if value.array == "number":
+            return "float"
         return "torch.Tensor"
     if isinstance(value, Other):
         return value.type
@@ -60,9 +86,14 @@ def _device_type(text):
         return None
 
 
-def check_tensor(name, got, expected, dtype, device, rtol):
-    """Check one returned tensor. Returns None when right, else (message, value_mismatch)."""
-    if not isinstance(got, Received):
+def check_tensor(name, got, expected, dtype, device, rtol, track="torch"):
+    """Check one returned tensor. Returns None when right, else (message, value_mismatch).
+
+    track "numpy" (plans.TRACKS): got must be a NumPy array or scalar, or a Python float or int where the
+    answer is a single float (a loss), whose dtype then goes unchecked; no device is checked."""
+    if track == "numpy":
+        return _check_array(name, got, expected, dtype, rtol)
+    if not isinstance(got, Received) or got.array is not None:
         return "%s should be a torch.Tensor, got %s" % (name, describe_type(got)), False
     if got.shape != tuple(expected.shape):
         msg = "%s has shape %s, expected %s" % (name, tuple(got.shape), tuple(expected.shape))
@@ -81,6 +112,53 @@ def check_tensor(name, got, expected, dtype, device, rtol):
     if _device_type(got.device) != torch.device(device).type:
         return ("%s is on %s, expected %s (where the inputs are): create new tensors with "
                 "device=x.device" % (name, str(got.device)[:40], device)), False
+    return _check_values(name, got, expected, rtol)
+
+
+def as_number(got, expected):
+    """The NumPy track's Python float or int where a single float is expected (a loss), as a float64 Received
+    marked "number" (its dtype goes unchecked); anything else as it is."""
+    if type(got) in (float, int) and expected.dim() == 0 and expected.is_floating_point():
+        try:
+            return Received(torch.tensor(float(got), dtype=torch.float64), "cpu", False, "number")
+        except OverflowError:  # an int of 400 digits
+            return Received(torch.tensor(math.inf, dtype=torch.float64), "cpu", False, "number")
+    return got
+
+
+def _check_array(name, got, expected, dtype, rtol):
+    """check_tensor in the NumPy track, in NumPy's words."""
+    got = as_number(got, expected)
+    if isinstance(got, Received) and got.array == "number":  # a loss returned as a Python float: fine
+        return _check_values(name, got, expected, rtol)
+    if not isinstance(got, Received) or got.array is None:
+        return "%s should be a NumPy array, got %s" % (name, describe_type(got)), False
+    if got.shape != tuple(expected.shape):
+        msg = "%s has shape %s, expected %s" % (name, got.shape, tuple(expected.shape))
+        if got.shape == tuple(reversed(expected.shape)) and len(got.shape) == 2:
+            msg += " (transposed?)"
+        elif got.data.numel() == expected.numel() and 1 in expected.shape and len(got.shape) < expected.dim():
+            msg += " (a dimension of size 1 went missing: np.squeeze, or x[:, 0] instead of x[:, 0:1]?)"
+        elif got.data.numel() == expected.numel():
+            msg += " (same number of elements: a reshape or a transpose in the wrong order?)"
+        return msg, False
+    want_dtype = expected.dtype if not expected.is_floating_point() else dtype
+    if got.dtype != want_dtype:
+        have, want = str(got.dtype).replace("torch.", ""), str(want_dtype).replace("torch.", "")
+        msg = "%s has dtype %s, expected %s (the inputs' dtype)" % (name, have, want)
+        if want_dtype.is_floating_point and have == "float64":
+            msg += (": np.zeros(...), np.ones(...) and np.empty(...) make float64 arrays unless told otherwise: "
+                    "create new arrays with dtype=x.dtype, or with np.zeros_like(x)")
+        elif want_dtype.is_floating_point:
+            msg += ": create new arrays with dtype=x.dtype, or with np.zeros_like(x)"
+        elif want == "int64":
+            msg += ": make indices with dtype=np.int64 (or .astype(np.int64))"
+        return msg, False
+    return _check_values(name, got, expected, rtol)
+
+
+def _check_values(name, got, expected, rtol):
+    """The values of a returned tensor or array of the right kind, shape and dtype."""
     if not expected.is_floating_point():
         if not torch.equal(got.data, expected.cpu()):
             wrong = (got.data != expected.cpu()).nonzero()[0].tolist()
@@ -118,16 +196,17 @@ def overflowed(got, expected, inputs):
         any(float(v.abs().max()) >= LARGE_INPUT for v in floats)
 
 
-def in_place_message(names):
+def in_place_message(names, track="torch"):
     """What to say when a function modified some of its inputs in place: each one named, with the fix."""
     fixes = []
     for name in names:
         new = "d" + name[len("dnext_"):] if name.startswith("dnext_") else name + "_new"
         fixes.append("write `%s = %s + ...` (a new tensor) instead of `%s += ...` (or start from "
                      "`%s.clone()`)" % (new, name, name, name))
-    return ("modified its input%s %s in place: inputs must be left unchanged (the caller still needs "
+    text = ("modified its input%s %s in place: inputs must be left unchanged (the caller still needs "
             "them). For %s" % ("s" if len(names) > 1 else "", ", ".join(names),
                               "; for ".join("%s, %s" % (n, f) for n, f in zip(names, fixes))))
+    return numpy_words(text) if track == "numpy" else text
 
 
 def value_hints(got, expected, sizes, time_axis=None):

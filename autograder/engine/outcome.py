@@ -90,6 +90,7 @@ class Report:
     # The isolation layers the workers ran under: layer name -> "active" or "not available: <why>"
     # (sandbox.py). Shown to instructors in results.json and in grade-batch's summary.
     isolation: Dict[str, str] = field(default_factory=dict)
+    track: str = "torch"  # plans.TRACKS: what the functions were written in
 
     @property
     def score(self):

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional
 import torch
 
 from . import speed
-from .spec import Case, GradedFunction
+from .spec import NO_CUDA_IN_NUMPY, TRACKS, Case, GradedFunction
 
 
 @dataclass
@@ -30,6 +30,7 @@ class Prepared:
     # only a passing check on such inputs earns "inputs left unchanged" and "vectorised" (fresh_pass).
     fresh: bool = False
     forward: Optional[GradedFunction] = None  # fn's forward, whose cache a backward's check needs
+    track: str = "torch"  # what the student's functions get and return: torch tensors or NumPy arrays (TRACKS)
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Plan:
     # The kit whose secret folders (sandbox.KIT_SECRETS) no worker sees; None where there is no kit
     # around the engine to hide (the public checker: the student's own folder).
     kit: Optional[str] = None
+    track: str = "torch"  # TRACKS: the assignment's track (its CUDA cases do not apply to "numpy")
 
 
 def cuda_available():
@@ -55,7 +57,8 @@ def cuda_available():
 PUBLIC_INPUTS = ("fresh", "fixed")
 
 
-def build_plan(functions, device="auto", seed=None, public_inputs="fresh", *, kit, library=(), reference=None):
+def build_plan(functions, device="auto", seed=None, public_inputs="fresh", *, kit, library=(), reference=None,
+               track="torch"):
     """Make inputs and oracle outputs for every case of `functions`.
 
     device: "cpu" (CPU cases only), "cuda" (CPU and CUDA cases; CUDA must exist) or "auto"
@@ -69,16 +72,22 @@ def build_plan(functions, device="auto", seed=None, public_inputs="fresh", *, ki
     reference solutions the vectorisation checks time (speed.py; None: no such checks). kit: Plan.kit, which
     every caller names (None only where there is no kit to hide): a forgotten kit would hide nothing.
     The kit's own verbs build plans with registry.plan, which fills library, reference and kit in.
+    track: TRACKS, what the student's functions take and return; "numpy" has no CUDA cases, whatever device
+    says (reference must then hold the NumPy reference solutions).
     """
+    if track not in TRACKS:
+        raise ValueError("track must be one of %s, not %r" % (", ".join(TRACKS), track))
     functions = list(functions)
     known = {fn.name: fn for fn in list(library) + functions}
     missing = sorted({fn.forward for fn in functions if fn.forward and fn.forward not in known})
     if missing:
         raise ValueError("build_plan: a graded function calls %s, which neither functions nor library holds"
                          % ", ".join(missing))
+    if device == "cuda" and track != "torch":
+        raise RuntimeError("--device cuda: %s" % NO_CUDA_IN_NUMPY)
     if device == "cuda" and not cuda_available():
         raise RuntimeError("--device cuda: no CUDA device is available")
-    use_cuda = device in ("cuda", "auto") and cuda_available()
+    use_cuda = device in ("cuda", "auto") and cuda_available() and track == "torch"
     if seed is None:
         seed = random.SystemRandom().randrange(1 << 31)
     if use_cuda:  # the oracle computes in full precision on the GPU
@@ -94,10 +103,10 @@ def build_plan(functions, device="auto", seed=None, public_inputs="fresh", *, ki
                 skipped = True
                 continue
             prep = prepare(fn, case, seed, public_inputs, shipped)
-            prep.forward = forward
+            prep.forward, prep.track = forward, track
             checks.append(prep)
-    timings = speed.prepare(functions, reference, known)
-    return Plan(functions, checks, seed, "cuda" if use_cuda else "cpu", skipped, timings, kit)
+    timings = speed.prepare(functions, reference, known, track)
+    return Plan(functions, checks, seed, "cuda" if use_cuda else "cpu", skipped, timings, kit, track)
 
 
 def case_seed(fn, case, plan_seed, public_inputs="fresh"):

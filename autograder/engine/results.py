@@ -9,6 +9,7 @@ import json
 import textwrap
 
 from . import archive
+from .spec import NO_CUDA_IN_NUMPY
 
 # A check that counts only beside others that passed ("inputs left unchanged", "vectorised"): shown as
 # NOT CREDITED, never as a failure. Defined here, where reports are written, without torch.
@@ -191,7 +192,9 @@ def gradescope(report, visibility=None, hidden_details="after_published"):
     if report.isolation:
         tests.append(isolation_entry(report.isolation))
     summary = "Score %s / %s." % (fmt_points(report.score), fmt_points(report.max_score))
-    if report.skipped_cuda:
+    if report.track == "numpy":
+        summary += " NumPy track: %s." % NO_CUDA_IN_NUMPY
+    elif report.skipped_cuda:
         summary += " CUDA checks were not run (no GPU here); they do not count."
     if report.notes:
         summary += "\n" + clip("\n".join(report.notes))
@@ -237,7 +240,8 @@ def table(report, width=140, show_hidden=True):
     rows.append("-" * min(width, name_w + 13 + 40))
     rows.append("%-*s  %4s/%-4s  (%.1f s, device %s%s)" % (
         name_w, "total", fmt_points(report.score), fmt_points(report.max_score), report.seconds,
-        report.device, ", CUDA checks skipped: no GPU" if report.skipped_cuda else ""))
+        report.device, ", NumPy track: no CUDA checks" if report.track == "numpy" else
+        ", CUDA checks skipped: no GPU" if report.skipped_cuda else ""))
     for note in report.notes:
         rows.append("note: " + note)
     return "\n".join(rows)

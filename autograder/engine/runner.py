@@ -17,7 +17,7 @@ from .results import NOT_CREDITED
 from .outcome import CheckResult, FunctionResult, Report, fresh_pass
 from .sandbox import EnvironmentFailure, Limits, Worker, WorkerLost, lease, release, user_processes
 from .steps import build_steps, call_request
-from .submission import locate, make_scratch, shadowing
+from .submission import locate, make_scratch, relocate, shadowing
 from .wire import Received
 
 DEFAULT_BUDGET = 480.0  # seconds for one submission: inside Gradescope's default 10 minutes
@@ -28,8 +28,9 @@ class Session:
     """The worker for one submission, restarted after a crash or a hang (runner.grade, and the instructor
     tests after it). kit: the folder whose secret folders its workers never see (Plan.kit)."""
 
-    def __init__(self, scratch, limits, use_cuda, deadline, user, kit=None):
+    def __init__(self, scratch, limits, use_cuda, deadline, user, kit=None, where=None):
         self.scratch, self.limits, self.use_cuda, self.deadline = scratch, limits, use_cuda, deadline
+        self.where = where or {}  # function name -> the student's module that holds it (submission.relocate)
         self.user, self.kit = user, kit
         self.layers = {}  # isolation layer -> status, the weakest seen over this session's workers
         self.worker = None
@@ -111,11 +112,18 @@ def grade(submission, plan, limits=None, budget=None):
     checked = {p.fn.name for p in plan.checks}
     fns = [fn for fn in plan.functions if fn.name in checked]
     statuses = locate(submission, list(dict.fromkeys(fn.file for fn in fns)))
+    # A function whose file is missing may be in another (an rnn_layers.py holding the LSTM's functions);
+    # a backward's forward is looked for too, since its check calls it.
+    callers = [p.forward for p in plan.checks if p.forward] + fns
+    where, found = relocate(submission, statuses, list({fn.name: fn for fn in callers}.values()))
     user = lease(plan.kit)
     scratch = make_scratch(statuses, owner=user, graded=[fn.file for fn in plan.functions])
-    session = Session(scratch, limits, plan.device == "cuda", deadline, user, plan.kit)
+    session = Session(scratch, limits, plan.device == "cuda", deadline, user, plan.kit, where)
     results = {fn.name: FunctionResult(fn) for fn in fns}
-    notes, review = static.attach(statuses, results)
+    for name, note in found.items():
+        if name in results:
+            results[name].notes.append(note)
+    notes, review = static.attach(statuses, results, where)
     notes += list(shadowing(statuses, [fn.file for fn in plan.functions]).values())  # files make_scratch refused: the student is told
     touched = {fn.name: {"modified": set()} for fn in fns}
     gave_up = {}  # function -> reason its remaining checks are skipped
@@ -128,7 +136,7 @@ def grade(submission, plan, limits=None, budget=None):
         for prep in plan.checks:
             fn = prep.fn
             res = results[fn.name]
-            error = statuses[fn.file].error or gave_up.get(fn.name) or fatal
+            error = statuses[where[fn.name]].error or gave_up.get(fn.name) or fatal
             if error is None and time.monotonic() > deadline:
                 error = "not run: the overall time budget of %g s ran out" % budget
             if error:
@@ -145,11 +153,11 @@ def grade(submission, plan, limits=None, budget=None):
         session.close()
         notes += release(user, session.layers)
         shutil.rmtree(scratch, ignore_errors=True)
-    _note_failing_callees(statuses, results)
+    _note_failing_callees(statuses, results, where)
     for fn in fns:
         t = touched[fn.name]
         if t["modified"]:
-            msg = compare.in_place_message(sorted(t["modified"]))
+            msg = compare.in_place_message(sorted(t["modified"]), plan.track)
         elif not fresh_pass(results[fn.name].checks):  # never on the release's inputs alone
             msg = NOT_CREDITED
         else:
@@ -159,7 +167,7 @@ def grade(submission, plan, limits=None, budget=None):
     output = "\n".join(s for s in session.output if s.strip())
     return Report([results[fn.name] for fn in fns], time.monotonic() - start, plan.seed, plan.device,
                   plan.skipped_cuda, output, notes, user.uid if user is not None else None, review,
-                  session.layers)
+                  session.layers, plan.track)
 
 def run_check(session, prep, touched, res, gave_up):
     fn, case = prep.fn, prep.case
@@ -167,16 +175,16 @@ def run_check(session, prep, touched, res, gave_up):
     def result(passed, message=""):
         return CheckResult(case.label, case.hidden, case.weight, passed, message, fresh=prep.fresh)
 
-    files = [prep.forward.file] if fn.forward else []
-    for module in files + [fn.file]:
+    files = [session.where.get(prep.forward.name, prep.forward.file)] if fn.forward else []
+    for module in files + [session.where.get(fn.name, fn.file)]:
         err = session.ensure(module)
         if err:
             return result(False, err)
-    steps = build_steps(prep)
+    steps = build_steps(prep, session.where)
     sent = {k: (v.to(case.device) if torch.is_tensor(v) and case.device != "cpu" else v)
             for k, v in prep.inputs.items()}
     try:
-        resp = session.worker.request(call_request(sent, steps), session.timeout(), "in %s" % fn.name)
+        resp = session.worker.request(call_request(sent, steps, track=prep.track), session.timeout(), "in %s" % fn.name)
     except WorkerLost as e:
         session.lost()
         gave_up[fn.name] = "skipped: an earlier check of %s already lost the worker: %s" % (fn.name, e.reason)
@@ -195,6 +203,8 @@ def evaluate(prep, resp, touched, res):
     fn, case = prep.fn, prep.case
 
     def result(passed, message="", value_mismatch=None):
+        if prep.track == "numpy":  # the hints and notes in NumPy's words (np.tanh, not torch.tanh)
+            message = compare.numpy_words(message)
         return CheckResult(case.label, case.hidden, case.weight, passed, message, value_mismatch, prep.fresh)
 
     if not isinstance(resp, dict) or "steps" not in resp:
@@ -246,13 +256,13 @@ def evaluate(prep, resp, touched, res):
     return result(False, message + fwd_note, value_mismatch)
 
 
-def _note_failing_callees(statuses, results):
+def _note_failing_callees(statuses, results, where):
     """A function that failed and calls another graded function of its file that failed too (rnn_forward
-    on rnn_step_forward) is told so: fixing the one it builds on comes first."""
+    on rnn_step_forward) is told so: fixing the one it builds on comes first. where: relocate's."""
     failed = {name for name, fr in results.items() if any(not c.passed for c in fr.checks)}
     tables = {}  # file -> {function: the functions it calls}, each file read and parsed once
     for fr in results.values():
-        st = statuses.get(fr.fn.file)
+        st = statuses.get(where.get(fr.fn.name, fr.fn.file))
         if fr.fn.name not in failed or st is None or st.error or not st.path:
             continue
         if st.path not in tables:
@@ -263,7 +273,7 @@ def _note_failing_callees(statuses, results):
                 tables[st.path] = {}
         called = tables[st.path].get(fr.fn.name, set())
         for name in sorted(called & failed - {fr.fn.name}):
-            if results[name].fn.file == fr.fn.file:
+            if where.get(name) == where.get(fr.fn.name):
                 fr.notes.append("%s calls your %s, which fails its own checks: fix %s first."
                                 % (fr.fn.name, name, name))
 
@@ -293,9 +303,11 @@ def _check_output(fn, name, got, prep, res=None):
         parts = [("%s[%r]" % (name, k), "%s.%s" % (name, k), got[k]) for k in keys]
     rtol = fn.tolerance(case)
     for label, key, value in parts:
+        if prep.track == "numpy":  # a loss returned as a Python float is fine there
+            value = compare.as_number(value, prep.expected[key])
         if res is not None and isinstance(value, Received) and value.requires_grad:
             res.forbidden.append("autograd (%s was returned with requires_grad=True)" % label)
-        problem = compare.check_tensor(label, value, prep.expected[key], case.dtype, case.device, rtol)
+        problem = compare.check_tensor(label, value, prep.expected[key], case.dtype, case.device, rtol, prep.track)
         if problem:
             message, value_mismatch = problem
             return message + (hints(prep, key, value) if value_mismatch else ""), value_mismatch

@@ -122,3 +122,8 @@ class GradedFunction:
 
 # The name of every function's public CUDA case (the case helpers of autograder/parts/cases.py make it).
 CUDA_SMALL = "float64 on CUDA, small"
+# What the students write their layers in (course.toml's track). The cases, oracles and points are the same;
+# the NumPy track's functions get NumPy arrays (worker.py), are checked in NumPy's words (compare.py) and
+# have no CUDA cases (plans.build_plan).
+TRACKS = ("torch", "numpy")
+NO_CUDA_IN_NUMPY = "CUDA checks do not apply to the NumPy track"

@@ -64,7 +64,7 @@ from .sandbox import WorkerLost
 from .outcome import CheckResult, fresh_pass
 from .spec import CACHE, Case, DictArg, GradedFunction
 from .steps import build_steps, call_args, call_request, dict_arg
-from .worker import Observer  # the worker's operator observer, run here on the reference
+from .worker import Observer, to_numpy  # the worker's operator observer, run here on the reference
 
 # How much slower than the reference the student's call may be. Measured with tools/speed_ratios.py
 # (python -m autograder grade SUBMISSION, 19 timed functions, 2 cores with three busy-looping processes
@@ -102,12 +102,13 @@ class Timing:
     # The public checker's instead of a reference to time: the reference's tensor operations on `inputs`
     # (reference_ops, computed by `make student`), which the student's count is compared with (counted).
     reference_ops: Optional[int] = None
+    track: str = "torch"  # plans.TRACKS: the NumPy track's reference takes and returns NumPy arrays
 
 
-def prepare(functions, reference, known):
+def prepare(functions, reference, known, track="torch"):
     """The Timings of `functions` that declare speed sizes, against the reference solutions in the folder
-    `reference` (none where it is None or holds no file of theirs). known: {name: GradedFunction} where
-    a backward's forward is found (plans.build_plan)."""
+    `reference` (none where it is None or holds no file of theirs; the track's: plans.build_plan). known:
+    {name: GradedFunction} where a backward's forward is found (plans.build_plan)."""
     out = []
     with one_thread():  # small tensors: a second thread only waits for a busy core (0.15 s instead of 0.03 s)
         for fn in functions:
@@ -118,7 +119,7 @@ def prepare(functions, reference, known):
             made = fn.make(torch.Generator().manual_seed(zlib.crc32(fn.name.encode())), case)
             inputs = {k: (v.to(torch.float32) if torch.is_tensor(v) and v.is_floating_point() else v)
                       for k, v in made.items()}
-            out.append(Timing(fn, case, inputs, path, known[fn.forward] if fn.forward else None))
+            out.append(Timing(fn, case, inputs, path, known[fn.forward] if fn.forward else None, track=track))
     return out
 
 
@@ -163,7 +164,9 @@ def _judged(session, timing, res, deadline):
 def _ensure_modules(session, timing):
     """The function's file (and its forward's) imported in a live worker; _NotChecked where it cannot be."""
     fn = timing.fn
-    for module in ([timing.forward.file] if fn.forward else []) + [fn.file]:
+    where = session.where
+    for module in ([where.get(timing.forward.name, timing.forward.file)] if fn.forward else []) + \
+            [where.get(fn.name, fn.file)]:
         err = session.ensure(module)
         if err:
             raise _NotChecked(err)
@@ -221,8 +224,8 @@ def counted(session, timing, deadline):
     if time.monotonic() > deadline:
         raise _NotChecked("the overall time budget ran out")
     _ensure_modules(session, timing)
-    program = build_steps(timing)
-    resp = session.worker.request(call_request(dict(timing.inputs), program, inputs_after=False),
+    program = build_steps(timing, session.where)
+    resp = session.worker.request(call_request(dict(timing.inputs), program, inputs_after=False, track=timing.track),
                                   session.timeout(), "in %s, on the larger input of this check" % fn.name)
     _student_outputs(fn, resp, len(program), bool(fn.forward))
     ops = resp["steps"][-1].get("ops")
@@ -273,7 +276,7 @@ def measure(session, timing, deadline):
     by the calls per request.
     """
     fn, fwd = timing.fn, timing.forward
-    program = build_steps(timing)
+    program = build_steps(timing, session.where)
     _reference_run(timing, [timing.inputs], _Clock(None), True)  # warm-up: the first call at new sizes pays the allocator
     clock, diluted = None, None
     real, dry, replay, framing, theirs = [], [], [], [], []
@@ -305,7 +308,7 @@ def measure(session, timing, deadline):
                 raise _NotChecked("%s's cache could be sent back to the grader on one round and not on another"
                                   % fn.forward)
         sent, steps, per_call = _program(fn, program, inputs, _UNSENDABLE if diluted else cache)
-        request = call_request(sent, steps, inputs_after=False)
+        request = call_request(sent, steps, inputs_after=False, track=timing.track)
         seconds, resp = _timed_request(session, clock, dict(request, dry=True), what)
         if not isinstance(resp, dict) or resp.get("steps") != []:
             raise _NotChecked("the worker's answer was malformed")
@@ -397,7 +400,7 @@ def _cache_to_send(session, timing, forward_step, inputs, what):
     """The cache the student's forward builds on `inputs` (an untimed request), ready to be sent as an
     input: tensors as tensors; _UNSENDABLE where it holds what the wire format does not carry."""
     fn, fwd = timing.fn, timing.forward
-    resp = session.worker.request(call_request(inputs, [dict(forward_step, skip=[])]),
+    resp = session.worker.request(call_request(inputs, [dict(forward_step, skip=[])], track=timing.track),
                                   session.timeout(), what)
     _alone(session, fn)
     _student_outputs(fwd, resp, 1, False, judged=False)
@@ -605,7 +608,9 @@ def _reference_run(timing, per_call, clock, forward_timed):
     observer mode, which counts its operations."""
     fn, fwd = timing.fn, timing.forward
     module = reference_module(timing.reference)
-
+    numpy_track = timing.track == "numpy"
+    if numpy_track:  # what the worker hands the student's functions (worker.to_numpy), made before the clock starts
+        per_call = [to_numpy(inputs) for inputs in per_call]
     outs = []
     with _without_gc():
         start = clock.grader()
@@ -621,4 +626,20 @@ def _reference_run(timing, per_call, clock, forward_timed):
             observer = Observer(fn.forbidden_ops)
             with observer:
                 outs.append(getattr(module, fn.name)(*own))
-        return clock.grader() - start, fwd_out, outs, observer.count
+        seconds = clock.grader() - start
+    if numpy_track:  # compared and framed as the student's answers come: tensors (wire.Received's data)
+        fwd_out, outs = as_torch(fwd_out), [as_torch(out) for out in outs]
+    return seconds, fwd_out, outs, observer.count
+
+
+def as_torch(x, depth=0):
+    """A NumPy reference's return with its arrays and NumPy scalars as tensors (copies), as wire.py decodes them."""
+    import numpy
+
+    if type(x) is numpy.ndarray or isinstance(x, numpy.generic):
+        return torch.from_numpy(numpy.array(x))
+    if type(x) in (tuple, list) and depth < wire.MAX_DEPTH:
+        return type(x)(as_torch(v, depth + 1) for v in x)
+    if type(x) is dict and depth < wire.MAX_DEPTH:
+        return {k: as_torch(v, depth + 1) for k, v in x.items()}
+    return x

@@ -276,8 +276,9 @@ _NEEDS_BASE = set(REVIEW_ATTRS) | set(SYS_ANY) | set(SYS_ONLY) | set(OS_ONLY) | 
 _STRING_NAMES = set(REVIEW_OBJECT_ATTRS) | set(SYS_ANY) | set(OS_ANY)
 
 
-def attach(statuses, results):
-    """Static findings of every vetted file: (notes, review).
+def attach(statuses, results, where=None):
+    """Static findings of every vetted file: (notes, review). where: {function: the module that holds it}
+    (submission.relocate; default: its registry file).
 
     Forbidden names go to their function's FunctionResult.static (module-level ones become
     notes); review_findings become instructor-only review lines.
@@ -285,7 +286,7 @@ def attach(statuses, results):
     notes, review = [], []
     by_file = {}
     for fr in results.values():
-        by_file.setdefault(fr.fn.file, {})[fr.fn.name] = fr
+        by_file.setdefault((where or {}).get(fr.fn.name, fr.fn.file), {})[fr.fn.name] = fr
     for module, st in statuses.items():
         if st.error or not st.path:
             continue

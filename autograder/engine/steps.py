@@ -29,8 +29,9 @@ def program_arg(a, forward=None):
     return {"in": a}
 
 
-def call_request(inputs, steps, **extra):
-    """The worker's "call" request of `steps` (build_steps' program) on `inputs`: each distinct deny-list
+def call_request(inputs, steps, track, **extra):
+    """The worker's "call" request of `steps` (build_steps' program) on `inputs`, for the student's functions of
+    `track` (plans.TRACKS: what they take and return, worker.run_call): each distinct deny-list
     is sent once ("denies"), and each step names its own by index. A deny-list holds dozens of
     operators with their words; sent with every step, its decoding would cost a speed check's request of
     many calls (speed.py) more than the calls themselves."""
@@ -42,19 +43,21 @@ def call_request(inputs, steps, **extra):
             denies.append(deny)
             index = len(denies) - 1
         packed.append(dict(step, deny=index))
-    return dict({"op": "call", "inputs": inputs, "steps": packed, "denies": denies}, **extra)
+    return dict({"op": "call", "inputs": inputs, "steps": packed, "denies": denies, "track": track}, **extra)
 
 
-def build_steps(prep):
+def build_steps(prep, where=None):
     """The worker program for one check (a plans.Prepared or a speed.Timing): the call, preceded by the
-    forward for a backward (prep.forward)."""
+    forward for a backward (prep.forward). where: {function name: the student's module that holds it}
+    (submission.relocate; default: the function's registry file)."""
     fn, fwd = prep.fn, prep.forward
+    where = where or {}
     steps = []
     if fn.forward:
-        steps.append({"module": fwd.file, "fn": fwd.name, "args": [program_arg(a) for a in fwd.args],
+        steps.append({"module": where.get(fwd.name, fwd.file), "fn": fwd.name, "args": [program_arg(a) for a in fwd.args],
                       "arity": len(fwd.returns), "skip": [fwd.returns.index(CACHE)], "deny": fwd.forbidden_ops})
     args = [program_arg(a, fwd) for a in fn.args]
     skip = [i for i, r in enumerate(fn.returns) if r == CACHE]
-    steps.append({"module": fn.file, "fn": fn.name, "args": args, "arity": None, "skip": skip,
+    steps.append({"module": where.get(fn.name, fn.file), "fn": fn.name, "args": args, "arity": None, "skip": skip,
                   "deny": fn.forbidden_ops})
     return steps

@@ -110,6 +110,63 @@ def locate(root, modules):
     return out
 
 
+def top_level_functions(path):
+    """The names of the functions defined at the top of the file at `path` (parsed, never run); empty when it
+    cannot be read or parsed."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            tree = ast.parse(f.read(), filename=os.path.basename(path))
+    except (OSError, SyntaxError, UnicodeDecodeError, RecursionError, MemoryError, ValueError):
+        return set()
+    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def relocate(root, statuses, functions):
+    """Where each graded function is: ({function name: module}, {function name: note for the student}).
+
+    A function's module is its registry file, unless that file is missing from the submission: then the
+    first other .py file (the found registry files first, then the rest in name order, in the top folder and
+    one folder below it) that defines the function at its top level holds it, as a CS231n-style
+    rnn_layers.py holds the LSTM's functions. Such a file gets its FileStatus in `statuses` (vetted as any
+    other), and the function a note saying where it was found. A function found nowhere stays with its
+    missing file, whose error says so.
+    """
+    where = {fn.name: fn.file for fn in functions}
+    notes = {}
+    missing = {m for m, st in statuses.items() if st.path is None}
+    lost = [fn for fn in functions if fn.file in missing]
+    if not lost or not os.path.isdir(root):
+        return where, notes
+    found = [(m, st.path) for m, st in statuses.items() if st.path and not st.error]
+    others = []
+    for folder in _candidates(root):
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(folder, name)
+            module = name[:-3]
+            if (name.endswith(".py") and module.isidentifier() and module not in statuses
+                    and not any(module == m for m, _ in others) and len(others) < MAX_FILES):
+                others.append((module, path))
+    defined = {}
+    for module, path in found + others:
+        if module not in statuses and vet(module, path) is not None:
+            continue  # a file of the student's own that does not parse holds nothing graded
+        for name in top_level_functions(path):
+            defined.setdefault(name, (module, path))
+    for fn in lost:
+        if fn.name not in defined:
+            continue
+        module, path = defined[fn.name]
+        if module not in statuses:
+            statuses[module] = FileStatus(module, path, vet(module, path))
+        where[fn.name] = module
+        notes[fn.name] = "%s was found in %s.py (the submission has no %s.py)" % (fn.name, module, fn.file)
+    return where, notes
+
+
 # --------------------------------------------------------------------------- shadowed modules
 def _worker_sys_path():
     """The sys.path of the worker's interpreter: `sys.executable -I` (sandbox.py, forkserver.py).

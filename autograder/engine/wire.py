@@ -9,6 +9,8 @@ header (UTF-8), the payload. Inside the header, a value is one of:
 
     {"t": "tensor", "dtype": "float64", "shape": [2, 3], "device": "cpu",
      "requires_grad": false, "off": 0, "len": 48}
+        (a NumPy array the worker sends back carries "array": "ndarray", a NumPy scalar "array":
+         "scalar" with shape []: the NumPy track's answers, decoded into a Received that says so)
     {"t": "tuple"|"list", "items": [...]}      {"t": "dict", "items": {"key": ...}}
     {"t": "int", "v": "3"}  {"t": "float", "v": "0.5"}  {"t": "bool", "v": true}
     {"t": "str", "v": "..."}  {"t": "none"}
@@ -35,6 +37,7 @@ import math
 import re
 import struct
 
+import numpy
 import torch
 
 DTYPES = {
@@ -72,15 +75,22 @@ class WireError(ValueError):
     """A message that does not follow the format (reported, never executed)."""
 
 
+ARRAY_KINDS = ("ndarray", "scalar")  # what a NumPy value was: an array, or a scalar (numpy.float32(...))
+# NumPy's scalar types the format carries (exact types, as everywhere here), by their dtype's name
+NUMPY_SCALARS = {numpy.dtype(name).type: name for name in DTYPES if name != "bfloat16"}
+
+
 class Received:
-    """A tensor as the worker returned it: data on the CPU plus what it claimed to be."""
+    """A tensor as the worker returned it: data on the CPU plus what it claimed to be. `array` says
+    that it came as a NumPy value ("ndarray" or "scalar"; None: a torch.Tensor)."""
 
-    __slots__ = ("data", "device", "requires_grad")
+    __slots__ = ("data", "device", "requires_grad", "array")
 
-    def __init__(self, data, device, requires_grad):
+    def __init__(self, data, device, requires_grad, array=None):
         self.data = data
         self.device = device
         self.requires_grad = requires_grad
+        self.array = array
 
     @property
     def dtype(self):
@@ -145,6 +155,18 @@ def encode(obj):
                 raw = data.numpy().tobytes()
             node = {"t": "tensor", "dtype": name, "shape": list(data.shape), "device": str(x.device),
                     "requires_grad": bool(x.requires_grad), "off": size, "len": len(raw)}
+            chunks.append(raw)
+            size += len(raw)
+            return node
+        if t is numpy.ndarray or t in NUMPY_SCALARS:
+            arr = numpy.asarray(x)
+            name = arr.dtype.name
+            if name not in DTYPES or arr.ndim > MAX_DIMS or arr.dtype.byteorder == ">":
+                return {"t": "other", "type": "numpy.ndarray(%s, %d dims)" % (_safe_repr(arr.dtype)[:40], arr.ndim)
+                        if t is numpy.ndarray else "numpy.%s" % t.__name__, "repr": ""}
+            raw = numpy.ascontiguousarray(arr).tobytes()
+            node = {"t": "tensor", "dtype": name, "shape": list(arr.shape), "device": "cpu", "requires_grad": False,
+                    "off": size, "len": len(raw), "array": "ndarray" if t is numpy.ndarray else "scalar"}
             chunks.append(raw)
             size += len(raw)
             return node
@@ -284,7 +306,14 @@ def decode(header, payload, make_tensor=None):
                 flat = torch.frombuffer(buf, dtype=torch.int16).view(torch.bfloat16) if length else torch.empty(0, dtype=dtype)
             else:
                 flat = torch.frombuffer(buf, dtype=dtype) if length else torch.empty(0, dtype=dtype)
-            return make_tensor(flat.reshape(shape), _text(node, "device", 40), bool(node.get("requires_grad", False)))
+            value = make_tensor(flat.reshape(shape), _text(node, "device", 40), bool(node.get("requires_grad", False)))
+            array = node.get("array")
+            if array is not None:
+                if array not in ARRAY_KINDS or array == "scalar" and shape:
+                    raise WireError("bad array kind")
+                if isinstance(value, Received):
+                    value.array = array
+            return value
         if t in ("tuple", "list"):
             items = node.get("items")
             if type(items) is not list or len(items) > MAX_ITEMS:

@@ -16,7 +16,7 @@ Protocol (frames of wire.py on two pipes whose numbers come in argv):
     -> {"op": "load", "id": k, "module": "rnn_layers"}
     <- {"id": k, "ok": true} | {"id": k, "ok": false, "error": {...}}
     -> {"op": "call", "id": k, "inputs": {name: tensor}, "steps": [step, ...], "denies": [{op: words}, ...],
-        "dry": true (optional: decode, answer, run nothing), "inputs_after": false (optional: send none back)}
+        "track": "torch" | "numpy" (the functions get NumPy arrays and may run no torch operator), "dry": true (optional: decode, answer, run nothing), "inputs_after": false (optional: send none back)}
        step = {"module": m, "fn": f, "args": [{"in": name} | {"dict": prefix} | {"step": i, "index": j}],
                "arity": n or null, "skip": [indices not to send back (caches)], "deny": index in denies}
        (steps.call_request builds it)
@@ -155,6 +155,51 @@ def install_guards():
 
 
 _observer = []  # [observe function] once install_observer() ran
+# The NumPy track (a call request's "track"): the student's functions get NumPy arrays and may run no torch
+# operator at all (Observer.every); their arrays, NumPy scalars and floats go back as wire.py carries them.
+TORCH_IN_NUMPY = "a torch operator in the NumPy track"
+TORCH_IN_NUMPY_LABEL = TORCH_IN_NUMPY + " (torch.%s): write these functions with NumPy only"
+# Autograd by another library (either track): importing one is a violation, seen by an import hook when the
+# import happens and by a look at sys.modules after every call (_autograd_libraries).
+AUTOGRAD_LIBRARIES = ("autograd", "jax", "jaxlib", "tensorflow", "keras", "mxnet", "chainer", "tinygrad", "mygrad",
+                      "micrograd", "paddle", "theano", "pytensor", "flax", "mlx", "cupy")
+AUTOGRAD_LABEL = "%s (a library that computes gradients; backward passes are written by hand)"
+
+
+class _AutogradImports:
+    """A meta path finder, first on sys.meta_path: records the import of an autograd library, finds nothing."""
+
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top in AUTOGRAD_LIBRARIES:
+            _violations.append(AUTOGRAD_LABEL % top)
+        return None
+
+
+def _autograd_libraries():
+    """Record every autograd library in sys.modules (however it got there) and put the import hook back first."""
+    try:
+        for name in [n for n in list(sys.modules) if type(n) is str and n.partition(".")[0] in AUTOGRAD_LIBRARIES]:
+            label = AUTOGRAD_LABEL % name.partition(".")[0]
+            if label not in _violations:
+                _violations.append(label)
+        if not sys.meta_path or type(sys.meta_path[0]) is not _AutogradImports:
+            sys.meta_path.insert(0, _AutogradImports())
+    except BaseException:
+        _violations.append("a change to sys.modules or sys.meta_path the grader could not read")
+
+
+def to_numpy(x):
+    """The NumPy track's arguments: every (CPU) tensor in x (a dict of inputs; a cache sent back is a tuple of
+    them) as a NumPy array sharing its memory, so that a change made in place is seen in the tensors sent
+    back (inputs_after). Containers are new; the wire format bounds their depth."""
+    if type(x) is _Tensor:
+        return x.numpy()
+    if type(x) in (tuple, list):
+        return type(x)(to_numpy(v) for v in x)
+    if type(x) is dict:
+        return {k: to_numpy(v) for k, v in x.items()}
+    return x
 SUBCLASS = "a torch.Tensor subclass with its own __torch_function__ (it would run outside the grader's observer)"
 _Tensor = torch.Tensor  # bound now, before any student file is imported
 
@@ -185,6 +230,7 @@ class Observer(TorchFunctionMode):
         self.deny = deny if deny is not None else {}
         self.record = record if record is not None else []
         self.count = 0  # the tensor operations seen (the public checker's vectorisation check: speed.counted)
+        self.every = None  # the NumPy track: every torch operator is recorded, as this label with its name
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         self.count += 1
@@ -192,6 +238,8 @@ class Observer(TorchFunctionMode):
         label = self.deny.get(op_name(func))
         if label is not None and label not in record:
             record.append(label)
+        if self.every is not None and not any(r.startswith(TORCH_IN_NUMPY) for r in record):
+            record.append(self.every % op_name(func))  # once a call: its first torch operator, named
         if any(t is not _Tensor for t in types) and SUBCLASS not in record:
             record.append(SUBCLASS)  # its own __torch_function__ would run unobserved
         out = func(*args, **(kwargs or {}))
@@ -246,11 +294,12 @@ def install_observer(torch):
             setattr(C, name, guard)
             _guards.append((C, name, guard, "torch._C.%s" % name))
 
-    def observed(fn, args, deny):
+    def observed(fn, args, deny, every=None):
         # The call's own copy of its deny-list (a request's steps share one decoded list), and what it holds,
-        # kept here: a list emptied in place during the call is seen when it returns.
+        # kept here: a list emptied in place during the call is seen when it returns. every: the NumPy
+        # track's label for any torch operator (Observer.every).
         own, held = dict(deny), dict(deny)
-        watcher.deny, watcher.count = own, 0
+        watcher.deny, watcher.count, watcher.every = own, 0, every
         base = length()
         push(watcher)
         try:
@@ -259,11 +308,11 @@ def install_observer(torch):
             if length() != base + 1 or at(base) is not watcher:
                 _violations.append("a change to torch's function-mode stack that removed the grader's "
                                    "operator observer")
-            if watcher.record is not _violations or watcher.deny is not own or own != held:
+            if watcher.record is not _violations or watcher.deny is not own or own != held or watcher.every != every:
                 _violations.append("a change to the grader's operator observer (what it denies or where it records)")
             while length() > base:
                 pop()
-            watcher.deny, watcher.record = {}, _violations
+            watcher.deny, watcher.record, watcher.every = {}, _violations, None
 
     # Where threads are allowed (CUDA runs: isolation.confine), a thread the student starts gets the
     # observer on its own function-mode stack (each thread has its own) before it runs anything.
@@ -370,6 +419,7 @@ def main(rfd, wfd, scratch, data_mb=0, cuda=False, witness=None):
     os.chdir(scratch)
     install_guards()
     install_observer(torch)
+    sys.meta_path.insert(0, _AutogradImports())
     # The kernel's last layers (isolation.confine): from here on no process, no exec, no IPC, no Unix
     # socket, no signal but to itself, no other process's /proc files, and on CPU runs no new thread.
     layers = isolation.confine(threads=cuda)
@@ -411,6 +461,7 @@ def main(rfd, wfd, scratch, data_mb=0, cuda=False, witness=None):
                 if os.getpid() != main_pid:
                     os._exit(0)
                 verify_guards()
+                _autograd_libraries()
                 send({"id": req["id"], "ok": True, "violations": list(_violations)})
             except BaseException as e:  # SystemExit and KeyboardInterrupt included
                 send({"id": req["id"], "ok": False, "error": describe_error(e, scratch),
@@ -434,6 +485,9 @@ def run_call(req, modules, scratch, torch):
     after = inputs if req.get("inputs_after", True) else {}  # speed.py's requests need no in-place check
     if req.get("dry"):  # speed.py's measure of a request's own cost: decoded, answered, nothing run
         return {"id": req["id"], "steps": [], "inputs_after": after}
+    numpy_track = req.get("track") == "numpy"
+    given = to_numpy(inputs) if numpy_track else inputs  # what the student's functions get
+    every = TORCH_IN_NUMPY_LABEL if numpy_track else None
     outs = []
     results = []
     for index, step in enumerate(req["steps"]):
@@ -449,21 +503,23 @@ def run_call(req, modules, scratch, torch):
             args = []
             for a in step["args"]:
                 if "in" in a:
-                    args.append(inputs[a["in"]])
+                    args.append(given[a["in"]])
                 elif "dict" in a:
                     p = a["dict"]
-                    args.append({k[len(p):]: v for k, v in inputs.items() if k.startswith(p)})
+                    args.append({k[len(p):]: v for k, v in given.items() if k.startswith(p)})
                 else:
                     args.append(outs[a["step"]][a["index"]])
-            out, ops = _observer[0](fn, args, req["denies"][step["deny"]])
+            out, ops = _observer[0](fn, args, req["denies"][step["deny"]], every)
             if any(t.is_cuda for t in inputs.values() if type(t) is torch.Tensor):
                 torch.cuda.synchronize()  # an asynchronous CUDA error belongs to this call
         except BaseException as e:
             res["error"] = describe_error(e, scratch)
             verify_guards()
+            _autograd_libraries()
             res["violations"] = list(_violations)
             break
         verify_guards()
+        _autograd_libraries()
         res["violations"] = list(_violations)
         res["ops"] = ops
         arity = step.get("arity")

@@ -99,7 +99,7 @@ def plan_and_grade(submission, functions, cfg, device="auto", seed=None, **kw):
     from .. import registry
 
     try:
-        plan = registry.plan(functions, device=device, seed=seed)
+        plan = registry.plan(functions, device=device, seed=seed, track=cfg.track)
     except Exception as e:
         return failed(e)
     return grade_submission(submission, plan, cfg, **kw)
@@ -123,6 +123,8 @@ def command(args):
 
     try:
         cfg = config.load(args.config)
+        if getattr(args, "track", None):
+            cfg.track = args.track
         functions = config.apply(cfg, registry.select(split_list(args.functions), split_list(args.files)))
     except (KeyError, config.ConfigError) as e:
         print("error: %s" % (e.args[0] if isinstance(e, KeyError) else e), file=sys.stderr)

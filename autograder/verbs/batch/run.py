@@ -188,6 +188,7 @@ class Options:
     shard: Optional[Tuple[int, int]] = None
     device: str = "auto"
     config: Optional[str] = None
+    track: Optional[str] = None  # overrides course.toml's track (--track)
     functions: List[str] = field(default_factory=list)
     files: List[str] = field(default_factory=list)
     budget: Optional[float] = None
@@ -388,6 +389,8 @@ def _setup(opts):
 
     try:
         cfg = config.load(opts.config or config.DEFAULT_PATH)
+        if getattr(opts, "track", None):
+            cfg.track = opts.track
         functions = config.apply(cfg, registry.select(opts.functions, opts.files))
     except (KeyError, config.ConfigError) as e:
         raise BatchError(e.args[0] if isinstance(e, KeyError) else str(e))
@@ -619,7 +622,7 @@ def _grade_phase(s, opts, seed, todo, progress):
         try:
             if s.jobs > 1:
                 torch.set_num_threads(1)  # the parallelism is across submissions
-            plan = registry.plan(s.functions, device=s.device, seed=seed)
+            plan = registry.plan(s.functions, device=s.device, seed=seed, track=s.cfg.track)
             if opts.use_forkserver:
                 try:
                     fs = forkserver.start()

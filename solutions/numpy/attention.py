@@ -1,0 +1,330 @@
+"""Encoder-decoder attention for one decoder step: dot-product, additive, local, hard, multi-head.
+
+At decoder step t the decoder's state h_d[t-1] is the query q; the encoder states h_e[1:L] are
+the keys K (and, here, separately the values V). An attention head scores every encoder
+position, a softmax over the L positions turns the scores into weights, and the context vector
+handed to the decoder is the weighted sum of the values:
+
+    a_l = score(q, K_l)                        (N, L)
+    w   = softmax(a) over l = 1..L             (N, L)   masked positions get exactly 0
+    c   = sum_l w_l V_l                        (N, Dv)
+
+Everything here is written with plain NumPy array operations and hand-written backward passes:
+no torch, and no autograd by any library. NumPy has no softmax: write it yourself, stable
+(subtract the row max before the exp).
+
+Conventions (see the handout):
+- N batch size, L encoder length, Dq query size, Dk key size, Dv value size, A size of the
+  additive head's hidden layer, E model width of multi-head attention.
+- Batch first; weights multiply from the right: q @ Wq.
+- mask (N, L) bool, optional (None means every position is allowed): True where attending is
+  allowed. Every row has at least one True. Masked positions get exactly zero weight: set
+  their scores to -inf before the softmax (exp(-inf) is exactly 0).
+- Every function works for float32 and float64 and returns arrays of the input's dtype:
+  float32 in, float32 out (np.zeros defaults to float64: use np.zeros_like or dtype=x.dtype).
+  Integer index arrays are int64; masks are bool. Inputs are never modified in place.
+- `cache` is whatever the forward pass hands to its backward pass.
+"""
+import math
+
+import numpy as np
+
+
+def dot_attention_forward(q, K, V, mask=None):
+    """Scaled dot-product attention of one query over L encoder positions.
+
+        a_l = K_l . q / sqrt(Dk)
+        w = softmax(a) over the allowed positions l (masked positions get weight 0)
+        context = sum_l w_l V_l
+
+    Inputs:
+    - q: Queries (the decoder states), of shape (N, Dk).
+    - K: Keys (the encoder states), of shape (N, L, Dk).
+    - V: Values, of shape (N, L, Dv).
+    - mask: Optional boolean array of shape (N, L), True where attending is allowed;
+      None means every position is allowed.
+
+    Returns a tuple of:
+    - context: Context vectors, of shape (N, Dv).
+    - weights: Attention weights, of shape (N, L); every row sums to 1.
+    - cache: Values needed by dot_attention_backward.
+    """
+    # BEGIN SOLUTION
+    Dk = q.shape[1]
+    scores = (K @ q[:, :, None]).squeeze(2) / math.sqrt(Dk)  # (N, L)
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)  # a new array: exp(-inf) = 0
+    shift = scores.max(axis=1, keepdims=True)  # (N, 1), the row max: finite for a valid mask
+    shift = np.where(np.isfinite(shift), shift, np.nan)  # no allowed position: NaN row, no warning
+    exp_scores = np.exp(scores - shift)  # (N, L), at most 1: no overflow
+    weights = exp_scores / exp_scores.sum(axis=1, keepdims=True)  # (N, L), softmax
+    context = (weights[:, None, :] @ V).squeeze(1)  # (N, Dv)
+    cache = (q, K, V, weights)
+    # END SOLUTION
+    return context, weights, cache
+
+
+def dot_attention_backward(dcontext, cache):
+    """Backward pass of scaled dot-product attention.
+
+    Inputs:
+    - dcontext: Upstream gradient of the context vectors, of shape (N, Dv).
+    - cache: Cache object from dot_attention_forward.
+
+    Returns a tuple of:
+    - dq: Gradient of the queries, of shape (N, Dk).
+    - dK: Gradient of the keys, of shape (N, L, Dk).
+    - dV: Gradient of the values, of shape (N, L, Dv).
+
+    Hint: the softmax's backward pass is da_l = w_l * (dw_l - sum_j w_j dw_j). Masked positions
+    have w_l = 0, so no gradient reaches them.
+    """
+    # BEGIN SOLUTION
+    q, K, V, weights = cache
+    Dk = q.shape[1]
+    dV = weights[:, :, None] * dcontext[:, None, :]  # (N, L, Dv)
+    dweights = (V @ dcontext[:, :, None]).squeeze(2)  # (N, L)
+    dscores = weights * (dweights - (weights * dweights).sum(axis=1, keepdims=True))  # (N, L), softmax grad
+    dscores = dscores / math.sqrt(Dk)  # through the 1/sqrt(Dk) scale
+    dq = (dscores[:, None, :] @ K).squeeze(1)  # (N, Dk)
+    dK = dscores[:, :, None] * q[:, None, :]  # (N, L, Dk)
+    # END SOLUTION
+    return dq, dK, dV
+
+
+def additive_attention_forward(q, K, V, Wq, Wk, v, mask=None):
+    """Additive attention: the lecture's learned attention head (Bahdanau-style).
+
+    A small one-hidden-layer network scores every encoder state against the decoder state;
+    its weights are shared by all L positions:
+
+        a_l = v . tanh(q Wq + K_l Wk)
+        w = softmax(a) over the allowed positions l (masked positions get weight 0)
+        context = sum_l w_l V_l
+
+    Inputs:
+    - q: Queries (the decoder states), of shape (N, Dq).
+    - K: Keys (the encoder states), of shape (N, L, Dk).
+    - V: Values, of shape (N, L, Dv).
+    - Wq: Query-to-hidden weights, of shape (Dq, A).
+    - Wk: Key-to-hidden weights, of shape (Dk, A).
+    - v: Hidden-to-score weights, of shape (A,).
+    - mask: Optional boolean array of shape (N, L), True where attending is allowed.
+
+    Returns a tuple of:
+    - context: Context vectors, of shape (N, Dv).
+    - weights: Attention weights, of shape (N, L).
+    - cache: Values needed by additive_attention_backward.
+    """
+    # BEGIN SOLUTION
+    hidden = np.tanh((q @ Wq)[:, None, :] + K @ Wk)  # (N, L, A)
+    scores = hidden @ v  # (N, L)
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)  # masked positions get weight 0
+    shift = scores.max(axis=1, keepdims=True)  # (N, 1), the row max: finite for a valid mask
+    shift = np.where(np.isfinite(shift), shift, np.nan)  # no allowed position: NaN row, no warning
+    exp_scores = np.exp(scores - shift)  # (N, L)
+    weights = exp_scores / exp_scores.sum(axis=1, keepdims=True)  # (N, L), over the L positions
+    context = (weights[:, None, :] @ V).squeeze(1)  # (N, Dv)
+    cache = (q, K, V, Wq, Wk, v, hidden, weights)
+    # END SOLUTION
+    return context, weights, cache
+
+
+def additive_attention_backward(dcontext, cache):
+    """Backward pass of additive attention.
+
+    Inputs:
+    - dcontext: Upstream gradient of the context vectors, of shape (N, Dv).
+    - cache: Cache object from additive_attention_forward.
+
+    Returns a tuple of:
+    - dq: Gradient of the queries, of shape (N, Dq).
+    - dK: Gradient of the keys, of shape (N, L, Dk).
+    - dV: Gradient of the values, of shape (N, L, Dv).
+    - dWq: Gradient of the query-to-hidden weights, of shape (Dq, A).
+    - dWk: Gradient of the key-to-hidden weights, of shape (Dk, A).
+    - dv: Gradient of the hidden-to-score weights, of shape (A,).
+
+    Hint: q Wq is shared by all L positions, so its gradient sums over l; Wk and v are shared
+    by every position and every batch element.
+    """
+    # BEGIN SOLUTION
+    q, K, V, Wq, Wk, v, hidden, weights = cache
+    Dk, A = Wk.shape
+    dV = weights[:, :, None] * dcontext[:, None, :]  # (N, L, Dv)
+    dweights = (V @ dcontext[:, :, None]).squeeze(2)  # (N, L)
+    dscores = weights * (dweights - (weights * dweights).sum(axis=1, keepdims=True))  # (N, L), via softmax
+    dv = (dscores[:, :, None] * hidden).sum(axis=(0, 1))  # (A,)
+    dpre = dscores[:, :, None] * v * (1 - hidden * hidden)  # (N, L, A), through the tanh
+    dK = dpre @ Wk.T  # (N, L, Dk)
+    dWk = K.reshape(-1, Dk).T @ dpre.reshape(-1, A)  # (Dk, A), summed over batch and positions
+    dqWq = dpre.sum(axis=1)  # (N, A): q Wq was broadcast over the L positions
+    dq = dqWq @ Wq.T  # (N, Dq)
+    dWq = q.T @ dqWq  # (Dq, A)
+    # END SOLUTION
+    return dq, dK, dV, dWq, dWk, dv
+
+
+def local_attention_mask(L, center, window):
+    """Mask for local attention: only the positions within `window` of a center are allowed.
+
+    The lecture's way to avoid attending over the whole sequence at every decoding step:
+    mask[n, l] is True where abs(l - center[n]) <= window. The window is clipped at both
+    ends of the sequence (positions below 0 or above L-1 do not exist).
+
+    Inputs:
+    - L: Encoder length, a Python int.
+    - center: Integer (int64) array of shape (N,), the center position of every row, in [0, L).
+    - window: Half-width of the window, a Python int >= 0.
+
+    Returns:
+    - mask: Boolean array of shape (N, L).
+    """
+    # BEGIN SOLUTION
+    positions = np.arange(L, dtype=np.int64)  # (L,)
+    mask = np.abs(positions[None, :] - center[:, None]) <= window  # (N, L)
+    # END SOLUTION
+    return mask
+
+
+def hard_attention_forward(q, K, V, mask=None):
+    """Hard attention: use only the single most relevant encoder state.
+
+        index = argmax over the allowed positions l of K_l . q   (lowest l on ties)
+        context = V[n, index[n]]
+
+    Inputs:
+    - q: Queries, of shape (N, Dk).
+    - K: Keys, of shape (N, L, Dk).
+    - V: Values, of shape (N, L, Dv).
+    - mask: Optional boolean array of shape (N, L), True where attending is allowed.
+
+    Returns a tuple of:
+    - context: The chosen values, of shape (N, Dv).
+    - index: Integer (int64) array of shape (N,), the chosen position of every row.
+    - cache: Values needed by hard_attention_backward.
+    """
+    # BEGIN SOLUTION
+    scores = (K @ q[:, :, None]).squeeze(2)  # (N, L), unscaled: scaling does not move the max
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)  # a masked position is never chosen
+    index = np.argmax(scores, axis=1).astype(np.int64)  # (N,), the first maximum on ties
+    rows = np.arange(q.shape[0])
+    context = V[rows, index]  # (N, Dv)
+    cache = (q, K, V, index)
+    # END SOLUTION
+    return context, index, cache
+
+
+def hard_attention_backward(dcontext, cache):
+    """Backward pass of hard attention.
+
+    The argmax is piecewise constant, so no gradient reaches the scores: dq and dK are zeros.
+    The context is V[n, index[n]], so dV routes dcontext to the chosen position of every row.
+
+    Inputs:
+    - dcontext: Upstream gradient of the context vectors, of shape (N, Dv).
+    - cache: Cache object from hard_attention_forward.
+
+    Returns a tuple of:
+    - dq: Gradient of the queries, zeros of shape (N, Dk).
+    - dK: Gradient of the keys, zeros of shape (N, L, Dk).
+    - dV: Gradient of the values, of shape (N, L, Dv).
+    """
+    # BEGIN SOLUTION
+    q, K, V, index = cache
+    rows = np.arange(q.shape[0])
+    dq = np.zeros_like(q)  # (N, Dk)
+    dK = np.zeros_like(K)  # (N, L, Dk)
+    dV = np.zeros_like(V)  # (N, L, Dv)
+    dV[rows, index] = dcontext  # one position per row: no repeats to accumulate
+    # END SOLUTION
+    return dq, dK, dV
+
+
+def multihead_attention_forward(q, K, V, Wq, Wk, Wv, Wo, num_heads, mask=None):
+    """Multi-head attention of one query: num_heads scaled dot-product heads side by side.
+
+    Project the query, keys and values, split the last axis into num_heads contiguous blocks
+    of width Dh = E / num_heads (head j owns columns j*Dh ... (j+1)*Dh - 1), run scaled
+    dot-product attention in every head (scale 1/sqrt(Dh), the width of one head), put the
+    heads' outputs back side by side and project them:
+
+        Q = q Wq,  K' = K Wk,  V' = V Wv                    (split into heads)
+        w_j = softmax(K'_j Q_j / sqrt(Dh)),  head_j = sum_l w_j,l V'_j,l
+        out = [head_1, ..., head_num_heads] Wo
+
+    This equals PyTorch's F.multi_head_attention_forward with separate projection weights
+    (their transposes), no biases and key_padding_mask = ~mask.
+
+    Inputs:
+    - q: Queries, of shape (N, E).
+    - K: Keys, of shape (N, L, E).
+    - V: Values, of shape (N, L, E).
+    - Wq, Wk, Wv: Query, key and value projections, each of shape (E, E).
+    - Wo: Output projection, of shape (E, E).
+    - num_heads: Number of heads, a Python int dividing E.
+    - mask: Optional boolean array of shape (N, L), True where attending is allowed (the same
+      for every head).
+
+    Returns a tuple of:
+    - out: Output, of shape (N, E).
+    - weights: Attention weights of every head, of shape (N, num_heads, L).
+    - cache: Values needed by multihead_attention_backward.
+    """
+    # BEGIN SOLUTION
+    N, L, E = K.shape
+    Dh = E // num_heads
+    Qh = (q @ Wq).reshape(N, num_heads, Dh)  # (N, h, Dh)
+    Kh = (K @ Wk).reshape(N, L, num_heads, Dh).transpose(0, 2, 1, 3)  # (N, h, L, Dh)
+    Vh = (V @ Wv).reshape(N, L, num_heads, Dh).transpose(0, 2, 1, 3)  # (N, h, L, Dh)
+    scores = (Kh @ Qh[:, :, :, None]).squeeze(3) / math.sqrt(Dh)  # (N, h, L)
+    if mask is not None:
+        scores = np.where(mask[:, None, :], scores, -np.inf)  # same mask in every head
+    shift = scores.max(axis=2, keepdims=True)  # (N, h, 1), the row max of every head
+    shift = np.where(np.isfinite(shift), shift, np.nan)  # no allowed position: NaN row, no warning
+    exp_scores = np.exp(scores - shift)  # (N, h, L)
+    weights = exp_scores / exp_scores.sum(axis=2, keepdims=True)  # (N, h, L)
+    heads = (weights[:, :, None, :] @ Vh).squeeze(2)  # (N, h, Dh)
+    concat = heads.reshape(N, E)  # (N, E), heads side by side
+    out = concat @ Wo  # (N, E)
+    cache = (q, K, V, Wq, Wk, Wv, Wo, Qh, Kh, Vh, weights, concat)
+    # END SOLUTION
+    return out, weights, cache
+
+
+def multihead_attention_backward(dout, cache):
+    """Backward pass of multi-head attention.
+
+    Inputs:
+    - dout: Upstream gradient of the output, of shape (N, E).
+    - cache: Cache object from multihead_attention_forward.
+
+    Returns a tuple of:
+    - dq: Gradient of the queries, of shape (N, E).
+    - dK: Gradient of the keys, of shape (N, L, E).
+    - dV: Gradient of the values, of shape (N, L, E).
+    - dWq, dWk, dWv, dWo: Gradients of the four weight matrices, each of shape (E, E).
+    """
+    # BEGIN SOLUTION
+    q, K, V, Wq, Wk, Wv, Wo, Qh, Kh, Vh, weights, concat = cache
+    N, L, E = K.shape
+    num_heads, Dh = Qh.shape[1], Qh.shape[2]
+    dWo = concat.T @ dout  # (E, E)
+    dheads = (dout @ Wo.T).reshape(N, num_heads, Dh)  # (N, h, Dh)
+    dVh = weights[:, :, :, None] * dheads[:, :, None, :]  # (N, h, L, Dh)
+    dweights = (Vh @ dheads[:, :, :, None]).squeeze(3)  # (N, h, L)
+    dscores = weights * (dweights - (weights * dweights).sum(axis=2, keepdims=True))  # (N, h, L)
+    dscores = dscores / math.sqrt(Dh)
+    dQ = (dscores[:, :, None, :] @ Kh).squeeze(2).reshape(N, E)  # (N, E)
+    dKp = (dscores[:, :, :, None] * Qh[:, :, None, :]).transpose(0, 2, 1, 3).reshape(N, L, E)  # (N, L, E)
+    dVp = dVh.transpose(0, 2, 1, 3).reshape(N, L, E)  # (N, L, E), heads back side by side
+    dq = dQ @ Wq.T  # (N, E)
+    dWq = q.T @ dQ  # (E, E)
+    dK = dKp @ Wk.T  # (N, L, E)
+    dWk = K.reshape(-1, E).T @ dKp.reshape(-1, E)  # (E, E), summed over batch and positions
+    dV = dVp @ Wv.T  # (N, L, E)
+    dWv = V.reshape(-1, E).T @ dVp.reshape(-1, E)  # (E, E)
+    # END SOLUTION
+    return dq, dK, dV, dWq, dWk, dWv, dWo
