@@ -29,6 +29,8 @@ dicts, so that torch.load(..., weights_only=True) reads it without running code)
 - "checks": one dict per public check: function, case (index in that function's cases), seed,
   inputs, inputs64, expected, and models: for each mistake of the function, the outputs of its
   model on inputs64 ({output name: tensor}), or None.
+- "track": what the student's functions are written in, "torch" or "numpy" (spec.TRACKS; the NumPy track's
+  reference_ops count lines of Python, speed.counted), absent in releases made before the NumPy track.
 - "limits": the course's call_timeout, memory_mb and budget (course.toml; None: the engine's
   default), which the checker applies as the grader does; AUTOGRADER_* variables override them.
 """
@@ -113,6 +115,7 @@ def load_plan(functions, path=None, library=()):
     """A plans.Plan with the public checks of `functions` (load_functions' entries), in their order.
     library: the other functions a check may call (a backward's forward; default: load_functions())."""
     data = load_data(path)
+    track = data.get("track", "torch")
     specs = {d["name"]: d for d in data["functions"]}
     wanted = {fn.name: fn for fn in functions}
     known = {fn.name: fn for fn in list(library or load_functions(path)) + list(functions)}
@@ -125,13 +128,16 @@ def load_plan(functions, path=None, library=()):
         own = dataclasses.replace(fn, mistakes=bound_mistakes(specs[fn.name]["mistakes"], c["models"]))
         # fresh=False: the shipped inputs are feedback; only the grader's, drawn at grading time, earn points
         checks.append(plans.Prepared(own, fn.cases[c["case"]], c["seed"], c["inputs"], c["inputs64"],
-                                     c["expected"], fresh=False, forward=known.get(fn.forward)))
+                                     c["expected"], fresh=False, forward=known.get(fn.forward), track=track))
     # The vectorisation checks, counted (speed.counted): no reference solution ships to time.
     timings = [speed.Timing(fn, Case(speed.NAME, dict(s["sizes"]), torch.float32, weight=speed.WEIGHT),
-                            dict(s["inputs"]), None, known.get(fn.forward), reference_ops=int(s["reference_ops"]))
+                            dict(s["inputs"]), None, known.get(fn.forward), reference_ops=int(s["reference_ops"]),
+                            track=track)
                for fn in functions for s in [specs[fn.name].get("speed")] if s]
     # kit: run as root, the grader hides its own folder from the sandbox user: here, this package.
-    return plans.Plan(list(functions), checks, 0, "cuda" if cuda else "cpu", not cuda, speed=timings, kit=HERE)
+    cuda = cuda and track == "torch"
+    return plans.Plan(list(functions), checks, 0, "cuda" if cuda else "cpu", not cuda and track == "torch",
+                      speed=timings, kit=HERE, track=track)
 
 
 def course_limits(path=None):

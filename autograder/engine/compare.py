@@ -29,7 +29,8 @@ NUMPY_WORDS = (("torch.zeros_like(x)", "np.zeros_like(x)"), ("torch.zeros_like",
                ("torch.logsumexp", "a stable log-sum-exp"), ("torch.arange", "np.arange"),
                ("torch.argmax", "np.argmax"), ("torch.where", "np.where"), ("torch.einsum", "np.einsum"),
                ("torch.cat", "np.concatenate"), ("torch.stack", "np.stack"), ("torch.flip", "np.flip"),
-               (".clone()", ".copy()"), ("a new tensor", "a new array"), ("new tensors", "new arrays"))
+               (".clone()", ".copy()"), ("a new tensor", "a new array"), ("new tensors", "new arrays"),
+               ("as tensor operations", "as array operations"))
 
 
 def numpy_words(text):

@@ -324,13 +324,32 @@ NOTE = ("A function that uses one of these gets 0 points. The grader recognises 
         "`torch.softmax`, `torch.logsumexp`, `torch.sigmoid` and `torch.tanh` are fine.")
 
 
-def markdown_table():
-    """The students' table of what is forbidden (Markdown: a pipe table, then NOTE), from TABLE."""
+def markdown_table(track="torch"):
+    """The students' table of what is forbidden (Markdown: a pipe table, then NOTE), from TABLE; in the NumPy
+    track (spec.TRACKS), numpy_table()."""
+    if track == "numpy":
+        return numpy_table()
     rows = ["| not allowed | what you write instead | the names it goes by |", "|---|---|---|"]
     for entry in TABLE:
         names = ", ".join("`%s`" % api.shown for api in entry.apis)
         rows.append("| %s | %s | %s |" % (entry.words, entry.instead, names))
     return "\n".join(rows) + "\n\n" + NOTE + "\n"
+
+
+def numpy_table():
+    """The NumPy track's table of what is forbidden: any torch operator during a call (the worker's observer
+    records each, worker.TORCH_IN_NUMPY), and autograd by any library (worker.AUTOGRAD_LIBRARIES)."""
+    from .worker import AUTOGRAD_LIBRARIES
+
+    return "\n".join([
+        "| not allowed | what you write instead | how the grader sees it |", "|---|---|---|",
+        "| **any torch operator** during a call of your functions (`torch.tanh`, `torch.from_numpy(x).exp()`, "
+        "`F.softmax`, ...) | NumPy: `np.tanh`, `np.exp`, `@`, `np.einsum`, `np.add.at`, ... | every torch operator "
+        "that runs during your call, whatever name reached it |",
+        "| **autograd by any library** | a backward pass written by hand | the import of the library, however it "
+        "happens: %s |" % ", ".join("`%s`" % name for name in AUTOGRAD_LIBRARIES),
+    ]) + ("\n\nBreaking either costs the function all its points, whatever its values. Your files may import "
+           "NumPy, the standard library and your own helper files.\n")
 
 
 def fill(text, table=None):

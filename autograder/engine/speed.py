@@ -64,7 +64,7 @@ from .sandbox import WorkerLost
 from .outcome import CheckResult, fresh_pass
 from .spec import CACHE, Case, DictArg, GradedFunction
 from .steps import build_steps, call_args, call_request, dict_arg
-from .worker import Observer, to_numpy  # the worker's operator observer, run here on the reference
+from .worker import Observer, count_lines, to_numpy  # the worker's operator observer, run here on the reference
 
 # How much slower than the reference the student's call may be. Measured with tools/speed_ratios.py
 # (python -m autograder grade SUBMISSION, 19 timed functions, 2 cores with three busy-looping processes
@@ -181,6 +181,8 @@ ADVICE = ("Loop over time steps only; do the batch (and hidden units) as tensor 
 
 
 def _result(timing, passed, message=""):
+    if timing.track == "numpy":
+        message = compare.numpy_words(message)
     return CheckResult(timing.case.label, False, timing.case.weight, passed, message)
 
 
@@ -225,7 +227,9 @@ def counted(session, timing, deadline):
         raise _NotChecked("the overall time budget ran out")
     _ensure_modules(session, timing)
     program = build_steps(timing, session.where)
-    resp = session.worker.request(call_request(dict(timing.inputs), program, inputs_after=False, track=timing.track),
+    lines = timing.track == "numpy"  # NumPy's operators pass no observer: the lines of Python run are counted
+    resp = session.worker.request(call_request(dict(timing.inputs), program, inputs_after=False, track=timing.track,
+                                               count_lines=lines),
                                   session.timeout(), "in %s, on the larger input of this check" % fn.name)
     _student_outputs(fn, resp, len(program), bool(fn.forward))
     ops = resp["steps"][-1].get("ops")
@@ -234,18 +238,20 @@ def counted(session, timing, deadline):
     ratio = ops / max(timing.reference_ops, OPS_FLOOR)
     if ratio <= FACTOR:
         return _result(timing, True)
+    unit = "lines of Python run" if lines else "tensor operations"
     return _result(timing, False, (
-        "%s is %.1fx slower than the reference solution on this check's input, counted in tensor operations: "
+        "%s is %.1fx slower than the reference solution on this check's input, counted in %s: "
         "%d against %d a call (check.py counts them; Gradescope times the calls; allowed: %gx). %s"
-        % (fn.name, ratio, ops, max(timing.reference_ops, OPS_FLOOR), FACTOR, ADVICE)))
+        % (fn.name, ratio, unit, ops, max(timing.reference_ops, OPS_FLOOR), FACTOR, ADVICE)))
 
 
 def reference_ops(timing):
     """The tensor operations of the reference's own call on timing.inputs (a backward's forward is not
-    counted), under the worker's observer: what the public checker compares a student's count with
+    counted), under the worker's observer; in the NumPy track, the lines of the reference file run in that
+    call (worker.count_lines): what the public checker compares a student's count with
     (Timing.reference_ops; `make student` computes it)."""
     with one_thread():
-        return _reference_run(timing, [timing.inputs], _Clock(None), True)[3]
+        return _reference_run(timing, [timing.inputs], _Clock(None), True, count=timing.track == "numpy")[3]
 
 
 def _ms(seconds):
@@ -601,11 +607,12 @@ def reference_module(path):
         return _MODULES[path]
 
 
-def _reference_run(timing, per_call, clock, forward_timed):
+def _reference_run(timing, per_call, clock, forward_timed, count=False):
     """(seconds, forward's return or None, [own returns], the last own call's tensor operations) of the
     reference, timed on clock.grader(): for a backward, its forward on per_call[0] (timed when forward_timed:
     as when the request runs it), then one call on that cache per entry of per_call; each call under the
-    observer mode, which counts its operations."""
+    observer mode, which counts its operations (count: the lines of the reference file run instead,
+    worker.count_lines)."""
     fn, fwd = timing.fn, timing.forward
     module = reference_module(timing.reference)
     numpy_track = timing.track == "numpy"
@@ -625,7 +632,11 @@ def _reference_run(timing, per_call, clock, forward_timed):
             own = call_args(fn, inputs, cache)
             observer = Observer(fn.forbidden_ops)
             with observer:
-                outs.append(getattr(module, fn.name)(*own))
+                if count:
+                    out, observer.count = count_lines(getattr(module, fn.name), own, timing.reference)
+                    outs.append(out)
+                else:
+                    outs.append(getattr(module, fn.name)(*own))
         seconds = clock.grader() - start
     if numpy_track:  # compared and framed as the student's answers come: tensors (wire.Received's data)
         fwd_out, outs = as_torch(fwd_out), [as_torch(out) for out in outs]

@@ -189,6 +189,29 @@ def _autograd_libraries():
         _violations.append("a change to sys.modules or sys.meta_path the grader could not read")
 
 
+def count_lines(fn, args, prefix):
+    """(fn(*args), the lines of Python run in files whose path starts with `prefix`): the public checker's
+    vectorisation measure in the NumPy track, whose operators no observer sees (speed.counted). A loop over
+    the batch runs N times the lines of one step; a loop over time, as the reference's, runs as many as it."""
+    seen = [0]
+
+    def lines(frame, event, arg):
+        if event == "line":
+            seen[0] += 1
+        return lines
+
+    def calls(frame, event, arg):
+        return lines if frame.f_code.co_filename.startswith(prefix) else None
+
+    previous = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        out = fn(*args)
+    finally:
+        sys.settrace(previous)
+    return out, seen[0]
+
+
 def to_numpy(x):
     """The NumPy track's arguments: every (CPU) tensor in x (a dict of inputs; a cache sent back is a tuple of
     them) as a NumPy array sharing its memory, so that a change made in place is seen in the tensors sent
@@ -509,7 +532,11 @@ def run_call(req, modules, scratch, torch):
                     args.append({k[len(p):]: v for k, v in given.items() if k.startswith(p)})
                 else:
                     args.append(outs[a["step"]][a["index"]])
-            out, ops = _observer[0](fn, args, req["denies"][step["deny"]], every)
+            if req.get("count_lines"):  # the public checker's count in the NumPy track: lines, not operators
+                (out, ops), _ = _observer[0](count_lines, (fn, args, os.path.join(scratch, "")),
+                                             req["denies"][step["deny"]], every)
+            else:
+                out, ops = _observer[0](fn, args, req["denies"][step["deny"]], every)
             if any(t.is_cuda for t in inputs.values() if type(t) is torch.Tensor):
                 torch.cuda.synchronize()  # an asynchronous CUDA error belongs to this call
         except BaseException as e:

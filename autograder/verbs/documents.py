@@ -113,6 +113,11 @@ def course_functions(root=KIT_ROOT, config_path=None):
     return config.apply(cfg, registry.FUNCTIONS)
 
 
+def course_track(root=KIT_ROOT, config_path=None):
+    """course.toml's track (paths.TRACKS)."""
+    return config.load(config_path or os.path.join(root, "course.toml")).track
+
+
 def fmt(points):
     return "%g" % points
 
@@ -169,8 +174,11 @@ def _share(weight):
     return words.get(weight, "%g of one check's" % weight)
 
 
-def rules_table():
-    """The rules, how the grader sees each broken one, and what it costs (engine/runner.py, outcome.py, speed.py)."""
+def rules_table(track="torch"):
+    """The rules, how the grader sees each broken one, and what it costs (engine/runner.py, outcome.py, speed.py),
+    for the track (paths.TRACKS)."""
+    if track == "numpy":
+        return numpy_rules_table()
     rows = [
         "| rule | how the grader sees it | what breaking it costs |", "|---|---|---|",
         "| **No autograd**: compute every gradient yourself (no `.backward()`, no `torch.autograd`, no "
@@ -193,17 +201,40 @@ def rules_table():
     return "\n".join(rows) + "\n"
 
 
-def regions(functions=None, root=KIT_ROOT, config_path=None):
-    """{region name: its generated text} for this kit (functions: the course's, by default)."""
+def numpy_rules_table():
+    """rules_table in the NumPy track: the same rules, in NumPy's words (engine/compare.py's messages)."""
+    rows = [
+        "| rule | how the grader sees it | what breaking it costs |", "|---|---|---|",
+        "| **NumPy only, no autograd**: compute every gradient yourself; no torch operator and no autograd "
+        "library (the table of what is forbidden) | every torch operator that runs during your call, and the "
+        "import of an autograd library | **0 points** for that function, whatever its values |",
+        "| **Inputs are never modified in place** (no `x += ...` on an argument) | every input array, compared "
+        "after every call | the check \"inputs left unchanged\": %s share of that function's points |" % _share(1.0),
+        "| **dtype is kept**: return arrays of the input's dtype | every returned array | every check where it "
+        "shows: a bare `np.zeros(...)` is `float64`, so every `float32` check fails (use `dtype=x.dtype` or "
+        "`np.zeros_like(x)`); a loss may be a Python float |",
+        "| **Loop over time steps only**: the batch as array operations | the sequence and attention "
+        "functions, on a larger input: Gradescope times your call against the reference solution's; "
+        "`check.py`, which has no reference solution, counts the lines of your Python that run against the "
+        "reference's | the check \"vectorised\" when more than %gx slower: %s share |"
+        % (speed.FACTOR, _share(speed.WEIGHT)),
+    ]
+    return "\n".join(rows) + "\n"
+
+
+def regions(functions=None, root=KIT_ROOT, config_path=None, track=None):
+    """{region name: its generated text} for this kit (functions: the course's, by default; track: course.toml's,
+    by default)."""
     functions = course_functions(root, config_path) if functions is None else functions
+    track = course_track(root, config_path) if track is None else track
     tests, written = instructor_tests(root), written_questions(root)
     return {
         "points": points_table(functions, tests, written),
         "full-marks": full_marks(functions, tests),
         "written": written_table(written),
         "written-total": written_total(written),
-        "rules": rules_table(),
-        "forbidden": forbidden.markdown_table(),
+        "rules": rules_table(track),
+        "forbidden": forbidden.markdown_table(track),
     }
 
 

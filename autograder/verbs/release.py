@@ -38,7 +38,7 @@ import torch
 from .. import config, registry
 from ..engine import archive, checker, detectors, plans, speed
 from ..engine.spec import DictArg
-from ..paths import DIST, KIT_ROOT, PACKAGE_DIR, SOLUTIONS
+from ..paths import DIST, KIT_ROOT, PACKAGE_DIR, TRACKS
 from . import documents, stubs
 
 ENGINE_DIR = os.path.join(PACKAGE_DIR, "engine")  # ships as the package PACKAGE, as it is
@@ -150,12 +150,13 @@ def course(root=KIT_ROOT, config_path=None):
     return config.apply(cfg, registry.FUNCTIONS), cfg
 
 
-def public_data(functions, cfg):
-    """The data file's content (see checker.py): every public check of `functions`."""
-    data = {"format": checker.FORMAT, "functions": [], "checks": [],
+def public_data(functions, cfg, root=KIT_ROOT):
+    """The data file's content (see checker.py): every public check of `functions`, in cfg's track."""
+    data = {"format": checker.FORMAT, "functions": [], "checks": [], "track": cfg.track,
             "limits": {"call_timeout": cfg.call_timeout, "memory_mb": cfg.memory_mb, "budget": cfg.budget}}
-    timings = {t.fn.name: t for t in speed.prepare(functions, SOLUTIONS, dict(registry.BY_NAME, **{
-        fn.name: fn for fn in functions}))}
+    reference = os.path.join(root, "solutions", cfg.track)
+    timings = {t.fn.name: t for t in speed.prepare(functions, reference, dict(registry.BY_NAME, **{
+        fn.name: fn for fn in functions}), cfg.track)}
     for fn in functions:
         data["functions"].append(_function_data(fn, timings.get(fn.name)))
         for index, case in enumerate(_public(fn)):
@@ -254,13 +255,13 @@ def package_files(data_bytes):
 
 
 # --------------------------------------------------------------------------- student files
-def student_files(root=KIT_ROOT):
-    """{name: bytes} of assignment/, after checking it matches a fresh generation from solutions/."""
-    src, dst = os.path.join(root, "solutions"), os.path.join(root, "assignment")
+def student_files(root=KIT_ROOT, track="torch"):
+    """{name: bytes} of assignment/<track>/, after checking it matches a fresh generation from solutions/<track>/."""
+    src, dst = os.path.join(root, "solutions", track), os.path.join(root, "assignment", track)
     with tempfile.TemporaryDirectory() as tmp:
         diffs = stubs.differences(src, dst, os.path.join(tmp, "fresh"))
     if diffs:
-        raise ReleaseError("assignment/ is out of date for %s: run make stubs first" % ", ".join(diffs))
+        raise ReleaseError("assignment/%s/ is out of date for %s: run make stubs first" % (track, ", ".join(diffs)))
     out = {}
     for name in sorted(os.listdir(dst)):
         if name.endswith(".py"):
@@ -268,7 +269,7 @@ def student_files(root=KIT_ROOT):
                 out[name] = f.read()
     missing = [f + ".py" for f in registry.FILES if f + ".py" not in out]
     if missing:
-        raise ReleaseError("assignment/ lacks %s" % ", ".join(missing))
+        raise ReleaseError("assignment/%s/ lacks %s" % (track, ", ".join(missing)))
     return out
 
 
@@ -300,7 +301,14 @@ def handout_files(root=KIT_ROOT):
     return out
 
 
-def readme(functions, has_handouts=False, root=KIT_ROOT):
+TRACK_WORDS = {  # what the students' README says of the track (course.toml's track)
+    "torch": {"in": "in PyTorch tensor operations", "array": "tensor", "library": "PyTorch"},
+    "numpy": {"in": "in NumPy (arrays in, arrays out: no torch operator and no autograd library)",
+              "array": "array", "library": "NumPy"},
+}
+
+
+def readme(functions, has_handouts=False, root=KIT_ROOT, track="torch"):
     """The students' README.md: what to edit, the points and the rules, how to check it, what to upload.
 
     Its tables (points, rules, what is forbidden, the written questions) are documents.regions(), the same
@@ -316,7 +324,7 @@ def readme(functions, has_handouts=False, root=KIT_ROOT):
                 if has_handouts else "")
     text = """# Recurrent networks: the assignment
 
-Write the layers of the {count} files below by hand, in PyTorch tensor operations: every function
+Write the layers of the {count} files below by hand, {words[in]}: every function
 raises `NotImplementedError` until you replace its body. Keep each function's name, arguments
 and return values as they are (the docstrings say what each one takes and returns).
 {handouts}
@@ -344,7 +352,7 @@ Run it in this folder, next to your files:
     python check.py rnn_step_backward  # only one function
     python check.py --help
 
-It needs Python 3.10 or newer and PyTorch (`pip install torch`; the CPU build is enough), on
+It needs Python 3.10 or newer and PyTorch (`pip install torch`; the CPU build is enough{torch_too}), on
 Linux (Windows: use WSL; or Google Colab). It runs the public checks as Gradescope does: your
 code runs in a separate process, one call at a time, on inputs of the same sizes and kinds, and
 you get the same messages and hints, and the same table: each function, its score on these
@@ -362,11 +370,9 @@ good sign, not a guarantee of full marks: test your code on your own cases too.
 Gradescope also times each sequence-level function (RNN, LSTM, embedding, affine, loss,
 attention) on a larger input against the reference solution; a function more than 10x slower
 (a Python loop over the batch, say) fails one small visible check, "vectorised". Loop over time
-steps only. This check runs only there, not here.
-
-Gradescope grades on CPUs only: its machines have no GPU, so no CUDA check counts there. Where
-you have a GPU, the checks here also run one case on CUDA, which tells you whether your code
-keeps the input's device.
+steps only. Here, with no reference solution to time, `check.py` runs the same check by counting
+{counted} against the reference's count.
+{gpu}
 
 ## Submit
 
@@ -388,10 +394,23 @@ Two Gradescope assignments:
 |---|---|
 | `check.py`, `checker/` | the public checker: a copy of the grader with the public checks' data (do not edit) |
 | `gradient_check.py` | numerical gradients, to test your backward passes |
-""".format(uploads=uploads, handouts=handouts, count=count,
+""".format(uploads=uploads, handouts=handouts, count=count, words=TRACK_WORDS[track],
+           torch_too="; the checker runs on it, even for NumPy code" if track == "numpy" else "",
+           counted="the lines of your Python that run" if track == "numpy" else "your call's tensor operations",
+           gpu=GPU_WORDS[track],
            b={name: documents.begin(name) for name in documents.BLOCK},
            e={name: documents.end(name) for name in documents.BLOCK})
-    return documents.fill(text, documents.regions(functions, root))
+    return documents.fill(text, documents.regions(functions, root, track=track))
+
+
+GPU_WORDS = {
+    "torch": """
+Gradescope grades on CPUs only: its machines have no GPU, so no CUDA check counts there. Where
+you have a GPU, the checks here also run one case on CUDA, which tells you whether your code
+keeps the input's device.
+""",
+    "numpy": "",  # NumPy runs on the CPU: the NumPy track has no CUDA checks
+}
 
 
 def written_outline(root=KIT_ROOT):
@@ -410,9 +429,16 @@ def written_outline(root=KIT_ROOT):
 
 # --------------------------------------------------------------------------- audit
 def fenced_lines(root=KIT_ROOT):
-    """Stripped lines longer than MIN_LINE of every fenced solution region of solutions/*.py."""
+    """Stripped lines longer than MIN_LINE of every fenced solution region of solutions/<track>/*.py, both
+    tracks (a release of one track must not hold the other's solutions either)."""
     out = set()
-    folder = os.path.join(root, "solutions")
+    for track in TRACKS:
+        out |= _fenced(os.path.join(root, "solutions", track))
+    return out - GENERIC_LINES
+
+
+def _fenced(folder):
+    out = set()
     for name in sorted(os.listdir(folder)):
         if not name.endswith(".py"):
             continue
@@ -426,7 +452,7 @@ def fenced_lines(root=KIT_ROOT):
                     inside = False
                 elif inside and len(text) > MIN_LINE:
                     out.add(text)
-    return out - GENERIC_LINES
+    return out
 
 
 def hidden_case_names():
@@ -476,14 +502,14 @@ def audit(files, data, root=KIT_ROOT):
 def contents(root=KIT_ROOT, config_path=None):
     """{path inside TOP: bytes} of the whole release, audited."""
     functions, cfg = course(root, config_path)
-    data = public_data(functions, cfg)
-    files = dict(student_files(root))
+    data = public_data(functions, cfg, root)
+    files = dict(student_files(root, cfg.track))
     handouts = handout_files(root)
     clash = sorted(set(files) & set(handouts))
     if clash:
         raise ReleaseError("%s/ holds files that the release makes itself: %s" % (BUILT_HANDOUTS, ", ".join(clash)))
     files.update(handouts)
-    files["README.md"] = readme(functions, bool(handouts)).encode()
+    files["README.md"] = readme(functions, bool(handouts), root, cfg.track).encode()
     files.update(package_files(_saved(data)))
     audit(files, data, root)
     return files
