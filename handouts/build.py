@@ -9,6 +9,10 @@ Steps, each of which stops the build with a clear message (exit status 1) when i
    student files in assignment/) and {{POINTS_TABLE}} (every graded function's points, per-file
    subtotals and the total, from the registry with course.toml applied as `grade` applies it;
    the tests of instructor_tests/ are listed beside it). Nothing of either table is typed by hand.
+   The text is course.toml's track's: what lies between `<!-- track: torch -->` and the next track
+   marker is the torch track's, `<!-- track: numpy -->` the NumPy track's, `<!-- track: end -->` ends
+   them (select_track); the generated regions (the rules, what is forbidden: autograder/verbs/
+   documents.py) are filled again for the track, and the API table reads assignment/<track>/.
 2. writeup.html: pandoc --standalone --embed-resources --mathml, with writeup.css embedded: one
    file that works offline, its math typeset by the browser (MathML), no JavaScript, no CDN.
 3. writeup.pdf: pandoc -t typst (math converted to Typst's), compiled by the `typst` Python
@@ -41,7 +45,8 @@ from autograder.engine import archive  # noqa: E402
 
 from autograder import config, registry
 
-from autograder.verbs import instructor, release
+from autograder import paths  # noqa: E402
+from autograder.verbs import documents, instructor, release
 from autograder.engine.spec import CACHE, DictArg  # noqa: E402
 
 SOURCE = os.path.join(HERE, "writeup.md")
@@ -71,9 +76,9 @@ def arg_name(arg):
 
 
 # --------------------------------------------------------------------------- the docstrings
-def stub_functions(file, root=ROOT):
-    """{function name: (argument names, defaults {name: source}, docstring)} of assignment/<file>.py."""
-    path = os.path.join(root, "assignment", file + ".py")
+def stub_functions(file, root=ROOT, track="torch"):
+    """{function name: (argument names, defaults {name: source}, docstring)} of assignment/<track>/<file>.py."""
+    path = os.path.join(root, "assignment", track, file + ".py")
     with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read(), filename=path)
     out = {}
@@ -120,6 +125,7 @@ def what(text):
     if shape:
         return shape.group(1) + kind
     for pattern, label in ((r"0-dim tensor", "0-dim tensor"), (r"1-D tensor", "1-D tensor"),
+                           (r"0-dim array|NumPy scalar", "scalar"), (r"1-D array", "1-D array"),
                            (r"Python int", "int"), (r"Python float", "float"),
                            (r"\b[Dd]ict\b", "dict")):
         if re.search(pattern, text):
@@ -160,11 +166,11 @@ def describe(fn, stubs):
     return ", ".join(one(a) for a in names), ", ".join(one(r) for r in fn.returns)
 
 
-def api_table(functions, root=ROOT):
+def api_table(functions, root=ROOT, track="torch"):
     """{{API_TABLE}}: one table per student file, one row per graded function."""
     out = []
     for file in dict.fromkeys(fn.file for fn in functions):
-        stubs = stub_functions(file, root)
+        stubs = stub_functions(file, root, track)
         out += ["## `%s.py`" % file, "",
                 "::: {.api-table}", "",
                 "| function | arguments | returns |", "|:%s|:%s|:%s|" % ("-" * 14, "-" * 21, "-" * 15)]
@@ -230,12 +236,38 @@ def fill(text, tables):
     return re.sub(r"\{\{([A-Z_]+)\}\}", lambda m: tables[m.group(1)], text)
 
 
+TRACK_MARKER = re.compile(r"^<!-- track: (\w+) -->\n", re.MULTILINE)
+
+
+def select_track(text, track):
+    """text with only `track`'s blocks (between `<!-- track: NAME -->` and the next marker; `<!-- track: end -->`
+    closes them), markers removed. A block of an unknown track, or one left open, is a BuildError."""
+    out, pos, current = [], 0, None
+    for m in TRACK_MARKER.finditer(text):
+        name = m.group(1)
+        if current is None or current == track:
+            out.append(text[pos:m.start()])
+        if name != "end" and name not in paths.TRACKS:
+            raise BuildError("writeup.md line %d: unknown track %r (known: %s)" % (
+                text.count("\n", 0, m.start()) + 1, name, ", ".join(paths.TRACKS)))
+        if name == "end" and current is None:
+            raise BuildError("writeup.md line %d: <!-- track: end --> without a block before it"
+                             % (text.count("\n", 0, m.start()) + 1))
+        current, pos = (None if name == "end" else name), m.end()
+    if current is not None:
+        raise BuildError("writeup.md: the last track block is not closed by <!-- track: end -->")
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def source_text(config_path=None, source=SOURCE, root=ROOT):
-    """The write-up's Markdown with its generated tables filled in."""
+    """The write-up's Markdown for course.toml's track, with its generated tables filled in."""
     functions = course_functions(config_path)
+    track = config.load(config_path or config.DEFAULT_PATH).track
     with open(source, encoding="utf-8") as f:
-        text = f.read()
-    return fill(text, {"API_TABLE": api_table(functions, root),
+        text = select_track(f.read(), track)
+    text = documents.fill(text, documents.regions(functions, root, config_path, track))
+    return fill(text, {"API_TABLE": api_table(functions, root, track),
                        "POINTS_TABLE": points_table(functions, instructor_entries())})
 
 

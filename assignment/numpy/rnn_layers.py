@@ -229,7 +229,7 @@ def temporal_softmax_loss(x, y, mask):
     - mask: Boolean array of shape (N, T); mask[n, t] says whether x[n, t] counts.
 
     Returns a tuple of:
-    - loss: The loss, a NumPy scalar of x's dtype.
+    - loss: The loss, a 0-dim array or NumPy scalar of x's dtype (a Python float is accepted too).
     - dx: Gradient of the loss with respect to the scores, of shape (N, T, V).
     """
     raise NotImplementedError("temporal_softmax_loss: not implemented yet")
