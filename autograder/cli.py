@@ -128,7 +128,7 @@ def cmd_package(args):
     from .verbs import package as packaging
 
     try:
-        packed = packaging.build(args.output)
+        packed = packaging.build(args.output, config_path=args.config)
     except packaging.PackagingError as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
@@ -229,6 +229,7 @@ def main(argv=None):
     ls = sub.add_parser("list", help="list the graded functions")
     ls.set_defaults(func=cmd_list)
     pk = sub.add_parser("package", help="build Gradescope's autograder zip")
+    pk.add_argument("--config", help="the course.toml to pack (default: the kit's; its track is the zip's)")
     pk.add_argument("-o", "--output", default=os.path.join(paths.DIST, "autograder.zip"),
                     help="where to write the zip (default: dist/autograder.zip)")
     pk.set_defaults(func=cmd_package)

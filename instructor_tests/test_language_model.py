@@ -3,6 +3,8 @@
 An example of the kit's instructor tests (see README.md in this folder): a unittest file written
 with gradescope-utils' decorators. The grader runs it inside the sandbox, with the student's
 files first on sys.path, so `import tbptt` imports the student's tbptt.py (and its rnn_layers.py).
+The grader sets the global TRACK to the course's track before the file runs: on the NumPy track the
+student's tbptt_train takes and returns NumPy arrays, and `student_tbptt_train` converts at the boundary.
 """
 import math
 import unittest
@@ -19,6 +21,31 @@ PASSES, BLOCK = 20, 5  # training passes over the text; passes per block (loss_k
 SEED = 231
 
 _trained = []  # the mean chunk loss of every pass, computed once for both tests
+TRACK = globals().get("TRACK", "torch")  # set by the grader (course.toml's track); "torch" when run alone
+
+
+def student_tbptt_train(*args):
+    """The student's tbptt_train on these torch arguments; its (params, losses, h) as torch tensors. On the
+    NumPy track, tensors go in as NumPy arrays and arrays (or NumPy scalars) come back as tensors."""
+    import tbptt  # the student's file
+
+    if TRACK != "numpy":
+        return tbptt.tbptt_train(*args)
+    import numpy as np
+
+    def to_numpy(v):
+        if torch.is_tensor(v):
+            return v.numpy()
+        return {k: to_numpy(x) for k, x in v.items()} if isinstance(v, dict) else v
+
+    def to_torch(v):
+        if isinstance(v, (np.ndarray, np.generic)):
+            return torch.from_numpy(np.array(v))
+        if isinstance(v, dict):
+            return {k: to_torch(x) for k, x in v.items()}
+        return type(v)(to_torch(x) for x in v) if isinstance(v, (tuple, list)) else v
+
+    return to_torch(tbptt.tbptt_train(*[to_numpy(a) for a in args]))
 
 
 def corpus():
@@ -44,15 +71,13 @@ def init_params(V):
 def pass_losses():
     """Train with the student's tbptt_train for PASSES passes; the mean chunk loss of each pass."""
     if not _trained:
-        import tbptt  # the student's file
-
         x, y, V = corpus()
         params = init_params(V)
         chunks = math.ceil(x.shape[1] / K)
         means = []
         for p in range(PASSES):
             h0 = torch.zeros(1, H, dtype=torch.float64)
-            params, losses, _ = tbptt.tbptt_train(x, y, h0, params, K, LR, MAX_NORM)
+            params, losses, _ = student_tbptt_train(x, y, h0, params, K, LR, MAX_NORM)
             if not torch.is_tensor(losses) or tuple(losses.shape) != (chunks,):
                 raise AssertionError("tbptt_train returned losses of shape %s on a sequence of %d steps cut "
                                      "into chunks of %d: expected (%d,), one loss per chunk" % (

@@ -336,11 +336,16 @@ def markdown_table(track="torch"):
     return "\n".join(rows) + "\n\n" + NOTE + "\n"
 
 
+# Autograd by another library than torch's (either track): the worker records the import of any of these
+# top-level packages (worker._AutogradImports, worker._autograd_libraries). cupy: NumPy's API on a GPU, with
+# no CUDA in the NumPy track.
+AUTOGRAD_LIBRARIES = ("autograd", "jax", "jaxlib", "tensorflow", "keras", "mxnet", "chainer", "tinygrad", "mygrad",
+                      "micrograd", "paddle", "theano", "pytensor", "flax", "mlx", "cupy")
+
+
 def numpy_table():
     """The NumPy track's table of what is forbidden: any torch operator during a call (the worker's observer
-    records each, worker.TORCH_IN_NUMPY), and autograd by any library (worker.AUTOGRAD_LIBRARIES)."""
-    from .worker import AUTOGRAD_LIBRARIES
-
+    records each, worker.TORCH_IN_NUMPY), and autograd by any library (AUTOGRAD_LIBRARIES)."""
     return "\n".join([
         "| not allowed | what you write instead | how the grader sees it |", "|---|---|---|",
         "| **any torch operator** during a call of your functions (`torch.tanh`, `torch.from_numpy(x).exp()`, "

@@ -124,6 +124,8 @@ def grade(submission, plan, limits=None, budget=None):
         if name in results:
             results[name].notes.append(note)
     notes, review = static.attach(statuses, results, where)
+    if plan.track == "numpy":
+        notes += static.torch_in_numpy_track(statuses)
     notes += list(shadowing(statuses, [fn.file for fn in plan.functions]).values())  # files make_scratch refused: the student is told
     touched = {fn.name: {"modified": set()} for fn in fns}
     gave_up = {}  # function -> reason its remaining checks are skipped
@@ -203,8 +205,6 @@ def evaluate(prep, resp, touched, res):
     fn, case = prep.fn, prep.case
 
     def result(passed, message="", value_mismatch=None):
-        if prep.track == "numpy":  # the hints and notes in NumPy's words (np.tanh, not torch.tanh)
-            message = compare.numpy_words(message)
         return CheckResult(case.label, case.hidden, case.weight, passed, message, value_mismatch, prep.fresh)
 
     if not isinstance(resp, dict) or "steps" not in resp:
@@ -256,10 +256,11 @@ def evaluate(prep, resp, touched, res):
     return result(False, message + fwd_note, value_mismatch)
 
 
-def _note_failing_callees(statuses, results, where):
+def _note_failing_callees(statuses, results, where=None):
     """A function that failed and calls another graded function of its file that failed too (rnn_forward
     on rnn_step_forward) is told so: fixing the one it builds on comes first. where: relocate's."""
     failed = {name for name, fr in results.items() if any(not c.passed for c in fr.checks)}
+    where = where or {}
     tables = {}  # file -> {function: the functions it calls}, each file read and parsed once
     for fr in results.values():
         st = statuses.get(where.get(fr.fn.name, fr.fn.file))
@@ -273,7 +274,7 @@ def _note_failing_callees(statuses, results, where):
                 tables[st.path] = {}
         called = tables[st.path].get(fr.fn.name, set())
         for name in sorted(called & failed - {fr.fn.name}):
-            if where.get(name) == where.get(fr.fn.name):
+            if where.get(name, results[name].fn.file) == where.get(fr.fn.name, fr.fn.file):
                 fr.notes.append("%s calls your %s, which fails its own checks: fix %s first."
                                 % (fr.fn.name, name, name))
 

@@ -302,6 +302,26 @@ def attach(statuses, results, where=None):
     return notes, review
 
 
+def torch_in_numpy_track(statuses):
+    """Notes for the NumPy track: every vetted file that imports torch (a submission written for the torch
+    track, or NumPy code borrowing a torch operator), which its functions may not use there."""
+    notes = []
+    for module, st in sorted(statuses.items()):
+        if st.error or not st.path:
+            continue
+        with open(st.path, encoding="utf-8-sig") as f:  # as submission.vet reads it
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            if any(n.split(".")[0] == "torch" for n in names):
+                notes.append("%s.py imports torch (line %d), but this course's track is NumPy: its functions get "
+                             "NumPy arrays, must return NumPy arrays, and may run no torch operator"
+                             % (module, node.lineno))
+                break
+    return notes
+
+
 def _base_name(node):
     while isinstance(node, ast.Attribute):
         node = node.value

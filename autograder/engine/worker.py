@@ -24,11 +24,12 @@ Protocol (frames of wire.py on two pipes whose numbers come in argv):
     <- {"id": k, "steps": [{"ok": true, "value": ..., "violations": [...], "ops": tensor operations} |
                            {"ok": false, "error": {...}, "violations": [...]}],
         "inputs_after": {name: tensor}}
-    -> {"op": "unittest", "id": k, "module": name, "filename": label, "source": [text, ...]}
+    -> {"op": "unittest", "id": k, "module": name, "filename": label, "source": [text, ...], "track": t}
     <- several frames, each {"id": k, "event": ...}: see run_unittest (instructor tests)
 Beside them, the witness pipe (its number in argv / the ready message): every violation the worker's
 guards and operator observer record, written as it happens (`_Record`; sandbox.Worker.witnessed).
 """
+import contextlib
 import importlib
 import io
 import os
@@ -37,13 +38,15 @@ import traceback
 import types
 import unittest
 
+import numpy
 import torch
 from torch.overrides import TorchFunctionMode
 
 if "_SENT_GUARDS" in globals():  # sent as source text (BOOTSTRAP): the grader's forbidden.GUARDS came along
     GUARDS = [tuple(g) for g in _SENT_GUARDS]  # noqa: F821
+    AUTOGRAD_LIBRARIES = tuple(_SENT_LIBRARIES)  # noqa: F821
 else:  # imported from the package: the grader, the zygote, the public checker
-    from .forbidden import GUARDS
+    from .forbidden import AUTOGRAD_LIBRARIES, GUARDS
 
 _BOOTSTRAP = r"""
 import json, os, struct, sys, types
@@ -63,14 +66,15 @@ for _name in ("wire", "isolation"):
     _m = types.ModuleType("_ag_" + _name)
     exec(compile(_src[_name], "<grader:%s>" % _name, "exec"), _m.__dict__)
     sys.modules["_ag_" + _name] = _m
-_g = {"__name__": "_ag_worker", "_SENT_GUARDS": @GUARDS@}
+_g = {"__name__": "_ag_worker", "_SENT_GUARDS": @GUARDS@, "_SENT_LIBRARIES": @LIBRARIES@}
 exec(compile(_src["worker"], "<grader:worker>", "exec"), _g)
 del _h, _p, _src, _m, _name
 _g["main"](_rfd, _wfd, sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1", int(sys.argv[6]))
 """
 # The library entry points that do a part's work, and autograd's (forbidden.GUARDS: (owner path,
 # attribute, name shown to the student)), written into the bootstrap for a worker started fresh.
-BOOTSTRAP = _BOOTSTRAP.replace("@GUARDS@", repr([tuple(g) for g in GUARDS]))
+BOOTSTRAP = _BOOTSTRAP.replace("@GUARDS@", repr([tuple(g) for g in GUARDS])).replace(
+    "@LIBRARIES@", repr(tuple(AUTOGRAD_LIBRARIES)))
 
 
 class _Record(list):
@@ -159,10 +163,8 @@ _observer = []  # [observe function] once install_observer() ran
 # operator at all (Observer.every); their arrays, NumPy scalars and floats go back as wire.py carries them.
 TORCH_IN_NUMPY = "a torch operator in the NumPy track"
 TORCH_IN_NUMPY_LABEL = TORCH_IN_NUMPY + " (torch.%s): write these functions with NumPy only"
-# Autograd by another library (either track): importing one is a violation, seen by an import hook when the
-# import happens and by a look at sys.modules after every call (_autograd_libraries).
-AUTOGRAD_LIBRARIES = ("autograd", "jax", "jaxlib", "tensorflow", "keras", "mxnet", "chainer", "tinygrad", "mygrad",
-                      "micrograd", "paddle", "theano", "pytensor", "flax", "mlx", "cupy")
+# Autograd by another library (either track; forbidden.AUTOGRAD_LIBRARIES): importing one is a violation, seen
+# by an import hook when the import happens and by a look at sys.modules after every call (_autograd_libraries).
 AUTOGRAD_LABEL = "%s (a library that computes gradients; backward passes are written by hand)"
 
 
@@ -225,6 +227,10 @@ def to_numpy(x):
     return x
 SUBCLASS = "a torch.Tensor subclass with its own __torch_function__ (it would run outside the grader's observer)"
 _Tensor = torch.Tensor  # bound now, before any student file is imported
+# The NumPy track's calls run with NumPy's floating-point warnings off: an overflow gives the inf or NaN the
+# grader reports ("overflow or an unstable formula?"), never a RuntimeWarning printed into the student's
+# output, once per line of theirs. (Bound now: a student file cannot hand the worker another errstate.)
+_quiet_numpy = numpy.errstate
 
 
 def op_name(func):
@@ -511,6 +517,7 @@ def run_call(req, modules, scratch, torch):
     numpy_track = req.get("track") == "numpy"
     given = to_numpy(inputs) if numpy_track else inputs  # what the student's functions get
     every = TORCH_IN_NUMPY_LABEL if numpy_track else None
+    quiet = (lambda: _quiet_numpy(all="ignore")) if numpy_track else contextlib.nullcontext
     outs = []
     results = []
     for index, step in enumerate(req["steps"]):
@@ -532,11 +539,12 @@ def run_call(req, modules, scratch, torch):
                     args.append({k[len(p):]: v for k, v in given.items() if k.startswith(p)})
                 else:
                     args.append(outs[a["step"]][a["index"]])
-            if req.get("count_lines"):  # the public checker's count in the NumPy track: lines, not operators
-                (out, ops), _ = _observer[0](count_lines, (fn, args, os.path.join(scratch, "")),
-                                             req["denies"][step["deny"]], every)
-            else:
-                out, ops = _observer[0](fn, args, req["denies"][step["deny"]], every)
+            with quiet():
+                if req.get("count_lines"):  # the public checker's count in the NumPy track: lines, not operators
+                    (out, ops), _ = _observer[0](count_lines, (fn, args, os.path.join(scratch, "")),
+                                                 req["denies"][step["deny"]], every)
+                else:
+                    out, ops = _observer[0](fn, args, req["denies"][step["deny"]], every)
             if any(t.is_cuda for t in inputs.values() if type(t) is torch.Tensor):
                 torch.cuda.synchronize()  # an asynchronous CUDA error belongs to this call
         except BaseException as e:
@@ -778,6 +786,7 @@ def run_unittest(req, scratch, send, main_pid):
     name = req["module"]
     module = types.ModuleType(name)
     module.__file__ = req["filename"]
+    module.TRACK = "numpy" if req.get("track") == "numpy" else "torch"  # the course's track, for the test to read
     try:
         code = compile("".join(req["source"]), req["filename"], "exec")
         sys.modules[name] = module

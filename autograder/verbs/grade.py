@@ -87,7 +87,7 @@ def grade_submission(submission, plan, cfg, budget=None, instructor_tests=None, 
         extra = instructor.InstructorReport()
         if run_instructor:
             extra = instructor.run(submission, instructor_tests, cfg.limits(), seconds, spent=report.seconds,
-                                   timeout=cfg.instructor_timeout, use_cuda=plan.device == "cuda")
+                                   timeout=cfg.instructor_timeout, use_cuda=plan.device == "cuda", track=plan.track)
         data = instructor.merge(results.gradescope(report, cfg.visibility, cfg.hidden_details), extra)
     except Exception as e:  # the grader itself failed: still leave a results.json behind
         return failed(e)

@@ -89,7 +89,7 @@ def find_files(folder=None):
             if n.startswith("test") and n.endswith(".py") and os.path.isfile(os.path.join(folder, n))]
 
 
-def run(submission, folder=None, limits=None, budget=None, spent=0.0, timeout=None, use_cuda=False):
+def run(submission, folder=None, limits=None, budget=None, spent=0.0, timeout=None, use_cuda=False, track="torch"):
     """Run every instructor test file against the submission folder, each in a sandboxed worker.
 
     budget: seconds for the whole grading (None: AUTOGRADER_BUDGET, else runner's default), of
@@ -97,7 +97,9 @@ def run(submission, folder=None, limits=None, budget=None, spent=0.0, timeout=No
     (course.toml's instructor_timeout; AUTOGRADER_INSTRUCTOR_TIMEOUT overrides it; default 60),
     cut to what is left of the budget. Never raises for anything the student's code or a test
     did; a test file that is not UTF-8 Python raises, and so does a worker that cannot start
-    before any test ran (sandbox.EnvironmentFailure, as in runner.grade).
+    before any test ran (sandbox.EnvironmentFailure, as in runner.grade). track: the course's (paths.TRACKS),
+    which every test module finds in its global TRACK before it runs (a NumPy submission's functions take and
+    return NumPy arrays: the test converts what it passes them).
     """
     start = time.monotonic()
     files = find_files(folder)
@@ -118,6 +120,7 @@ def run(submission, folder=None, limits=None, budget=None, spent=0.0, timeout=No
     rep.notes += list(shadowing(statuses, registry.FILES).values())  # the files make_scratch refuses
     scratch = make_scratch(statuses, owner=user, graded=registry.FILES)
     session = Session(scratch, limits, use_cuda, deadline, user, paths.KIT_ROOT)
+    session.track = track
     fatal = None  # set when no worker can be started
     try:
         for path, source, tests in sources:
@@ -174,7 +177,7 @@ def run_file(session, path, source, timeout, rep, tests=None):
         worker = session.worker
         chunks = [source[i:i + 1000] for i in range(0, len(source), 1000)]  # the wire caps one string
         msg = worker.request({"op": "unittest", "module": name, "filename": "instructor_tests/" + label,
-                              "source": chunks}, timeout, what)
+                              "source": chunks, "track": getattr(session, "track", "torch")}, timeout, what)
         rid = worker.next_id
         while True:
             event = msg.get("event") if isinstance(msg, dict) else None

@@ -114,9 +114,9 @@ def members(root=KIT_ROOT):
     return out
 
 
-def check_course(root=KIT_ROOT):
-    """Raise PackagingError when the kit's course.toml would stop `grade` on Gradescope."""
-    path = os.path.join(root, "course.toml")
+def check_course(root=KIT_ROOT, path=None):
+    """Raise PackagingError when the kit's course.toml (or the one at `path`) would stop `grade` on Gradescope."""
+    path = path or os.path.join(root, "course.toml")
     if not os.path.exists(path):
         return
     from .. import config
@@ -127,10 +127,15 @@ def check_course(root=KIT_ROOT):
         raise PackagingError(str(e))
 
 
-def build(output=DEFAULT_OUTPUT, root=KIT_ROOT):
-    """Write the autograder zip to `output` (atomically) and return its members."""
+def build(output=DEFAULT_OUTPUT, root=KIT_ROOT, config_path=None):
+    """Write the autograder zip to `output` (atomically) and return its members. config_path: a course.toml to
+    pack in place of the kit's (its track, points and limits are then the zip's)."""
     packed = members(root)
-    check_course(root)
+    check_course(root, config_path)
+    if config_path:
+        packed = [m for m in packed if m.arcname != "course.toml"] + [
+            Member("course.toml", config_path, os.path.getsize(config_path))]
+        packed.sort(key=lambda m: m.arcname)
     contents = []
     for m in packed:
         with open(m.source, "rb") as src:

@@ -51,10 +51,11 @@ class _Worker:
 
 
 class _Session:
-    """What run_check uses of runner.Session: ensure, worker.request, strays, timeout."""
+    """What run_check uses of runner.Session: ensure, worker.request, strays, timeout, where."""
 
     def __init__(self, answer):
         self.worker = _Worker(answer)
+        self.where = {}
 
     def ensure(self, module):
         return None
