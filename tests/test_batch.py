@@ -963,3 +963,33 @@ submission_5:
     assert batchreport.csv_cell("=1+1") == "'=1+1" and batchreport.csv_cell("-7") == "'-7"
     assert batchreport.csv_cell("a=b") == "a=b" and batchreport.csv_cell(None) == ""
     assert batchreport.csv_cell("\tx") == "'\tx" and batchreport.csv_cell("\r=1") == "'\r=1"
+
+
+def test_a_numpy_class_is_graded_on_the_numpy_track(tmp_path):
+    """grade-batch --track numpy: NumPy submissions (the reference, one CS231n-style file with the LSTM in
+    rnn_layers.py, a stub) get the scores `grade --track numpy` gives, and the track is part of the settings
+    a resumed run must keep. Would catch: a batch that grades every class on the torch track."""
+    from helpers import NP_ASSIGNMENT, NP_SOLUTIONS
+
+    src = tmp_path / "class"
+    src.mkdir()
+    copy_solutions(str(src / "ann"), NP_SOLUTIONS)
+    (src / "ben").mkdir()
+    with open(os.path.join(NP_SOLUTIONS, "rnn_layers.py")) as f:
+        rnn = f.read()
+    with open(os.path.join(NP_SOLUTIONS, "lstm_layers.py")) as f:
+        lstm = f.read()
+    (src / "ben" / "rnn_layers.py").write_text(rnn + "\n\n" + lstm[lstm.index("def sigmoid"):])
+    copy_solutions(str(src / "cat"), NP_ASSIGNMENT)
+    out = tmp_path / "out"
+    fns = ["rnn_step_forward", "lstm_step_forward"]
+    code, stdout, stderr = run(options(str(src), out, functions=fns, track="numpy", seed=5))
+    assert code == 0, stdout + stderr
+    rows = by_student(str(out))
+    assert [rows[s]["total"] for s in ("ann", "ben", "cat")] == ["4", "4", "0"], rows
+    with open(os.path.join(str(out), "results", next(k for k in os.listdir(os.path.join(str(out), "results"))
+                                                     if k.startswith("ben")), "results.json")) as f:
+        ben = json.load(f)
+    assert any("found in rnn" in t.get("output", "") for t in ben["tests"])
+    code, stdout, stderr = run(options(str(src), out, functions=fns, seed=5))  # the torch track: other settings
+    assert code != 0 and "other settings" in stdout + stderr, stdout + stderr

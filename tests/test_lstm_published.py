@@ -13,7 +13,7 @@ import os
 import pytest
 import torch
 
-_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "solutions", "lstm_layers.py")
+_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "solutions", "torch", "lstm_layers.py")
 _spec = importlib.util.spec_from_file_location("solutions_lstm_layers", _PATH)  # by path: never assignment/'s stub
 lstm_layers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(lstm_layers)

@@ -335,3 +335,56 @@ def test_a_missing_results_json_is_not_hidden(gradescope):
     r, data = run_autograder(gradescope, copy_solutions, args="--functions no_such_function")
     assert r.returncode != 0 and data is None
     assert "wrote no" in r.stderr and "no_such_function" in r.stderr
+
+
+def test_the_numpy_tracks_zip_grades_numpy_code(gradescope, tmp_path):
+    """The zip of a course.toml saying track = "numpy" (`package --config`), unpacked in place of the torch
+    one (the same files but course.toml; setup.sh's venv is the same): the NumPy reference gets full marks
+    with the instructor tests, the NumPy stubs zero with each stub's message, a CS231n-style rnn_layers.py
+    holding the LSTM is graded as it is, and the results say that CUDA checks do not apply."""
+    from helpers import NP_ASSIGNMENT, NP_SOLUTIONS
+
+    toml = tmp_path / "course.toml"
+    with open(os.path.join(ROOT, "course.toml")) as f:
+        toml.write_text(f.read().replace('track = "torch"', 'track = "numpy"'))
+    zip_path = str(tmp_path / "autograder.zip")
+    packaging.build(zip_path, config_path=str(toml))
+    torch_zip = str(tmp_path / "torch.zip")
+    packaging.build(torch_zip)
+    with zipfile.ZipFile(zip_path) as a, zipfile.ZipFile(torch_zip) as b:
+        differ = [n for n in a.namelist() if a.read(n) != b.read(n)]
+        assert a.namelist() == b.namelist() and differ == ["course.toml"], differ
+    root = gradescope["root"]
+    source, kept = os.path.join(root, "source"), os.path.join(root, "source-torch")
+    os.rename(source, kept)
+    try:
+        os.makedirs(source)
+        with zipfile.ZipFile(zip_path) as zf:
+            for info in zf.infolist():
+                zf.extract(info, source)
+                os.chmod(os.path.join(source, info.filename), info.external_attr >> 16 & 0o777)
+        r, data = run_autograder(gradescope, lambda sub: copy_solutions(sub, NP_SOLUTIONS))
+        full_marks(r, data)
+        assert "NumPy track: CUDA checks do not apply to the NumPy track" in data["output"], data["output"][:500]
+        assert any(t["name"].startswith("tbptt_train: the language model learns") for t in data["tests"])
+
+        r, data = run_autograder(gradescope, lambda sub: copy_solutions(sub, NP_ASSIGNMENT))
+        assert r.returncode == 0 and data is not None and data["score"] == 0, r.stderr[-3000:]
+        assert all("not implemented yet" in t["output"] for t in graded(data).values())
+
+        def cs231n(sub):
+            with open(os.path.join(NP_SOLUTIONS, "lstm_layers.py")) as f:
+                lstm = f.read()
+            with open(os.path.join(NP_SOLUTIONS, "rnn_layers.py")) as f:
+                rnn = f.read()
+            with open(os.path.join(sub, "rnn_layers.py"), "w") as f:
+                f.write(rnn + "\n\n" + lstm[lstm.index("def sigmoid"):])
+            for name in ("tbptt.py", "attention.py"):
+                shutil.copy(os.path.join(NP_SOLUTIONS, name), sub)
+        r, data = run_autograder(gradescope, cs231n)
+        full_marks(r, data)
+        out = graded(data)["lstm_forward"]["output"].replace("\\_", "_")  # Markdown escapes the underscores
+        assert "lstm_forward was found in rnn_layers.py (the submission has no lstm_layers.py)" in out, out[:500]
+    finally:
+        shutil.rmtree(source, ignore_errors=True)
+        os.rename(kept, source)

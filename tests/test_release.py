@@ -356,3 +356,86 @@ def test_a_loop_over_time_passes_the_checkers_count(unzipped, tmp_path):
     _, _, report = run_checker(unzipped, "temporal_affine_forward", submission=sub, tmp=tmp_path)
     (f,) = report["functions"]
     assert all(c["passed"] for c in f["checks"]), f
+
+
+# --------------------------------------------------------------------------- the NumPy track
+NP_BATCH_LOOP = ("        prev_h, step_cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b)  # (N, H)\n",
+                 "        next_h = np.empty((N, H), dtype=x.dtype)\n"
+                 "        for n in range(N):  # one example at a time\n"
+                 "            next_h[n] = np.tanh(x[n, t] @ Wx + prev_h[n] @ Wh + b)\n"
+                 "        prev_h, step_cache = next_h, (x[:, t], prev_h, Wx, Wh, next_h)  # (N, H)\n")
+NP_TIME_LOOP = ("    out = x @ w + b  # (N, T, M)\n",
+                "    out = np.empty((x.shape[0], x.shape[1], w.shape[1]), dtype=x.dtype)\n"
+                "    for t in range(x.shape[1]):  # a loop over time, which the assignment allows\n"
+                "        out[:, t] = x[:, t] @ w + b\n")
+
+
+@pytest.fixture(scope="module")
+def np_release(tmp_path_factory):
+    """The release of a course.toml saying track = "numpy", unzipped: (folder, its members)."""
+    top = tmp_path_factory.mktemp("np_release")
+    toml = top / "course.toml"
+    with open(os.path.join(os.path.dirname(SOLUTIONS), "..", "course.toml")) as f:
+        toml.write_text(f.read().replace('track = "torch"', 'track = "numpy"'))
+    path = str(top / "student.zip")
+    release.build(path, config_path=str(toml))
+    with zipfile.ZipFile(path) as zf:
+        zf.extractall(str(top / "unzipped"))
+        members = {name: zf.read(name) for name in zf.namelist()}
+    return os.path.join(str(top / "unzipped"), TOP), members
+
+
+def test_numpy_release_ships_the_numpy_stubs_and_says_so(np_release):
+    from helpers import NP_ASSIGNMENT
+
+    _, members = np_release
+    for name in STUDENT_FILES:
+        with open(os.path.join(NP_ASSIGNMENT, name), "rb") as f:
+            assert members["%s/%s" % (TOP, name)] == f.read(), name
+    readme = members[TOP + "/README.md"].decode()
+    assert "in NumPy (arrays in, arrays out" in readme and "in PyTorch tensor operations" not in readme
+    assert forbidden.numpy_table() in readme and "`torch.nn.LSTM`" not in readme
+    assert "CUDA" not in readme  # no CUDA check on this track
+    assert b'"numpy"' in members[DATA] or b"numpy" in members[DATA]
+
+
+def test_numpy_checker_passes_the_numpy_reference_and_fails_its_stubs(np_release, tmp_path):
+    from helpers import NP_SOLUTIONS
+
+    unzipped, _ = np_release
+    rc, text, report = run_checker(unzipped, tmp=tmp_path)
+    assert rc == 1 and report["score"] == 0
+    assert all("not implemented yet" in f["checks"][0]["message"] for f in report["functions"])
+    folder = str(tmp_path / TOP)
+    shutil.copytree(unzipped, folder)
+    for name in os.listdir(NP_SOLUTIONS):
+        shutil.copy(os.path.join(NP_SOLUTIONS, name), folder)
+    rc, text, report = run_checker(folder, tmp=tmp_path)
+    assert rc == 0, text
+    assert report["score"] == report["max_score"] == sum(fn.points for fn in FUNCTIONS)
+    assert "NumPy track: no CUDA checks" in text
+
+
+def test_numpy_checker_counts_lines_and_fails_a_batch_loop_as_the_grader_does(np_release, tmp_path):
+    """In the NumPy track, whose operators no observer sees, check.py counts the lines of the student's Python
+    that run: a loop over the batch fails the vectorisation check there and on the grader (timed), with the
+    same name and advice in NumPy's words; a loop over time passes. Would catch: a count that is always zero
+    (a check that cannot fail), or torch's words."""
+    from helpers import NP_SOLUTIONS
+
+    unzipped, _ = np_release
+    sub = make_variant(str(tmp_path / "sub"), "rnn_layers.py", [NP_BATCH_LOOP], src=NP_SOLUTIONS)
+    started = start_checker(unzipped, "rnn_forward", submission=sub, tmp=tmp_path)
+    plan = registry.plan([registry.BY_NAME["rnn_forward"]], device="cpu", seed=FIXED_SEED, track="numpy")
+    grader = _speed_checks(report_dict(runner.grade(sub, plan, CFG.limits(), CFG.budget_seconds())))
+    local = _speed_checks(finish(started)[2])
+    mine, theirs = local["rnn_forward"], grader["rnn_forward"]
+    assert not mine["passed"] and not theirs["passed"], (mine, theirs)
+    for message in (mine["message"], theirs["message"]):
+        assert message.startswith("rnn_forward is ") and "as array operations" in message, message
+        assert "tensor" not in message, message
+    assert "counted in lines of Python run" in mine["message"]
+    sub = make_variant(str(tmp_path / "time"), "rnn_layers.py", [NP_TIME_LOOP], src=NP_SOLUTIONS)
+    _, _, report = run_checker(unzipped, "temporal_affine_forward", submission=sub, tmp=tmp_path)
+    (f,) = report["functions"]
+    assert all(c["passed"] for c in f["checks"]), f
