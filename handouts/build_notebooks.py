@@ -1,6 +1,6 @@
 """Build the notebooks: jupytext sources -> master notebooks -> `otter assign` -> student notebooks.
 
-    .venv/bin/python handouts/build_notebooks.py [--out dist/handouts] [--work dist/otter]
+    .venv/bin/python handouts/build_notebooks.py [--out dist/handouts] [--work dist/otter] [--track numpy]
 
 Sources: handouts/notebooks/NN_name.py, jupytext "percent" files in otter-grader's master format
 (solutions and written answers inside otter's markers). For each one this writes:
@@ -8,8 +8,11 @@ Sources: handouts/notebooks/NN_name.py, jupytext "percent" files in otter-grader
 - the student notebook into --out (dist/handouts/), beside what the notebooks need in the
   student's folder: data/ (the texts), notebook_checks.py (their bridge to check.py),
   export_answers.py (the written answers as a PDF, offline) and requirements.txt (everything a
-  student installs, in one `pip install -r requirements.txt`). Otter's first cell of each student
-  notebook is replaced by one that checks those packages first (see first_cell);
+  student installs, in one `pip install -r requirements.txt`), and track.py, through which the
+  notebooks import the student's functions, its TRACK set to the course's track (course.toml, or
+  --track): the notebooks are written once, in PyTorch, and on the NumPy track track.load converts
+  tensors to arrays and back at the boundary. Otter's first cell of each student notebook is
+  replaced by one that checks those packages first (see first_cell);
 - the notebook autograder (otter's autograder notebook with its tests) under --work/NAME/autograder,
   for instructors only.
 Then it proves that no student notebook holds a line of any solution: the master notebooks'
@@ -29,11 +32,14 @@ import nbformat
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+from autograder import config, paths  # noqa: E402
 from autograder.verbs import release  # noqa: E402  (the same solution lines the release audit uses)
 
 SOURCES = os.path.join(HERE, "notebooks")
 STUDENT = os.path.join(HERE, "student")  # shipped as they are beside the student notebooks
 REQUIREMENTS = os.path.join(STUDENT, "requirements.txt")
+TRACK_FILE = os.path.join(STUDENT, "track.py")  # its TRACK line is set to the course's track
+TRACK_LINE = re.compile(r'^TRACK = "\w+"', re.M)
 # What the first cell of a student notebook checks, for each package of REQUIREMENTS: the module it
 # imports as (None: nothing to check from inside a running notebook) and what needs it. Without
 # one that RUN needs, the cell stops with the install command; without another, it says what is
@@ -41,6 +47,7 @@ REQUIREMENTS = os.path.join(STUDENT, "requirements.txt")
 RUN = "running the notebooks"
 PACKAGES = {
     "torch": ("torch", RUN),
+    "numpy": ("numpy", RUN),
     "matplotlib": ("matplotlib", RUN),
     "jupyter": (None, RUN),
     "otter-grader": ("otter", "the grader.check(...) cells"),
@@ -197,8 +204,28 @@ def build_one(src, out, work):
     return name
 
 
-def build(out=os.path.join(ROOT, "dist", "handouts"), work=os.path.join(ROOT, "dist", "otter")):
-    """Build every notebook; returns their names. Raises BuildError."""
+def course_track(path=paths.COURSE_TOML):
+    """The track course.toml names ("torch" when it names none). Raises BuildError."""
+    try:
+        return config.load(path).track
+    except config.ConfigError as e:
+        raise BuildError(str(e))
+
+
+def track_source(track, path=TRACK_FILE):
+    """The text of track.py with its TRACK line set to `track`."""
+    if track not in paths.TRACKS:
+        raise BuildError("unknown track %r (known: %s)" % (track, ", ".join(paths.TRACKS)))
+    with open(path, encoding="utf-8") as f:
+        source = f.read()
+    if len(TRACK_LINE.findall(source)) != 1:
+        raise BuildError('%s must hold exactly one line starting TRACK = "..."' % path)
+    return TRACK_LINE.sub('TRACK = "%s"' % track, source)
+
+
+def build(out=os.path.join(ROOT, "dist", "handouts"), work=os.path.join(ROOT, "dist", "otter"), track=None):
+    """Build every notebook, for `track` (None: course.toml's); returns their names. Raises BuildError."""
+    source = track_source(course_track() if track is None else track)  # before anything is written
     os.makedirs(out, exist_ok=True)
     os.makedirs(work, exist_ok=True)
     names = [build_one(src, out, work) for src in sources()]
@@ -211,6 +238,8 @@ def build(out=os.path.join(ROOT, "dist", "handouts"), work=os.path.join(ROOT, "d
     for path in sorted(glob.glob(os.path.join(STUDENT, "*"))):
         if os.path.isfile(path) and path.endswith((".py", ".txt")):
             shutil.copy(path, out)
+    with open(os.path.join(out, os.path.basename(TRACK_FILE)), "w", encoding="utf-8") as f:
+        f.write(source)
     return names
 
 
@@ -218,13 +247,15 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default=os.path.join(ROOT, "dist", "handouts"))
     p.add_argument("--work", default=os.path.join(ROOT, "dist", "otter"))
+    p.add_argument("--track", choices=paths.TRACKS, help="the track the notebooks call (default: course.toml's)")
     args = p.parse_args(argv)
     try:
-        names = build(args.out, args.work)
+        track = course_track() if args.track is None else args.track
+        names = build(args.out, args.work, track)
     except BuildError as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
-    print("wrote %d student notebooks to %s: %s" % (len(names), args.out, ", ".join(names)))
+    print("wrote %d student notebooks to %s (%s track): %s" % (len(names), args.out, track, ", ".join(names)))
     print("otter's master, student and autograder versions: %s" % args.work)
     return 0
 

@@ -29,8 +29,11 @@ def test_quick_bench_matches_its_schema(quick):
     assert bench.validate(doc) == []
     assert doc["schema"] == "autograder-bench/1" and doc["quick"] is True
     one = doc["sections"]["one_submission"]
-    assert set(one["runs"]) == {"no_instructor_tests", "with_instructor_tests"}
+    assert set(one["runs"]) == {"no_instructor_tests", "with_instructor_tests", "numpy_no_instructor_tests"}
     assert one["runs"]["no_instructor_tests"]["phases_s"]["instructor_tests"] == 0
+    numpy_run = one["runs"]["numpy_no_instructor_tests"]  # the NumPy track, measured in the same run
+    assert numpy_run["phases_s"]["instructor_tests"] == 0 and "--track" in numpy_run["command"]
+    assert "NumPy track: grade solutions/numpy" in printed
     assert {run["end_to_end_from"] for run in one["runs"].values()} == {"phased"}
     ref = doc["sections"]["reference_vs_torch"]
     assert {(r["layer"], r["dtype"]) for r in ref if r["device"] == "cpu"} == {
@@ -61,8 +64,8 @@ def test_submissions_for_the_batch(tmp_path):
     assert [name for name, _ in buggy] == ["sub005", "sub015", "sub003"] and buggy[0][1] != buggy[1][1]
     for i, (name, bug) in enumerate(made):
         folder = tmp_path / ("twenty" if i < 20 else "four") / name
-        changed = [f for f in os.listdir(os.path.join(ROOT, "solutions")) if f.endswith(".py")
-                   and not filecmp.cmp(os.path.join(ROOT, "solutions", f), str(folder / f), shallow=False)]
+        changed = [f for f in os.listdir(os.path.join(ROOT, "solutions", "torch")) if f.endswith(".py")
+                   and not filecmp.cmp(os.path.join(ROOT, "solutions", "torch", f), str(folder / f), shallow=False)]
         assert len(changed) == (1 if bug else 0), (name, bug, changed)
 
 

@@ -4,8 +4,12 @@ and reaches the results it states; against the stubs the first failing cell show
 message in one line; notebook 01 runs section by section with rnn_layers.py alone; a failing
 grader.check shows the checker's report only; the first cell names missing packages and the one
 install command (requirements.txt); the written answers export to PDF offline; the student zip
-carries them.
+carries them. The same notebooks serve the NumPy track (course.toml's track = "numpy"): built for it,
+only track.py differs; through track.load each runs end to end against the NumPy solutions, and
+against the NumPy stubs the first failure is the stub's message; track.load's conversions are
+unit-tested on their own.
 """
+import importlib.util
 import os
 import re
 import shutil
@@ -14,8 +18,10 @@ import sys
 import zipfile
 
 import nbformat
+import numpy as np
 import pytest
-from helpers import ROOT, SOLUTIONS
+import torch
+from helpers import NP_SOLUTIONS, ROOT, SOLUTIONS
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -28,22 +34,37 @@ NAMES = [os.path.splitext(os.path.basename(p))[0] for p in build_notebooks.sourc
 TIMEOUT = 240  # seconds for one cell
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The built handouts (write-up and student notebooks) and an unpacked student release."""
-    top = tmp_path_factory.mktemp("notebooks")
+def build_all(top, track, writeup=False):
+    """The student notebooks built for `track` (and the write-up, if asked) and an unpacked student release
+    made with a course.toml that names that track."""
     out, work = str(top / "handouts"), str(top / "otter")
-    build_notebooks.build(out, work)
-    writeup = os.path.join(ROOT, "handouts", "build.py")
-    if os.path.exists(writeup):
-        r = subprocess.run([sys.executable, writeup, "--out", out], cwd=ROOT, capture_output=True, text=True,
+    build_notebooks.build(out, work, track=track)
+    script = os.path.join(ROOT, "handouts", "build.py")
+    if writeup and os.path.exists(script):
+        r = subprocess.run([sys.executable, script, "--out", out], cwd=ROOT, capture_output=True, text=True,
                            timeout=300)
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    with open(os.path.join(ROOT, "course.toml"), encoding="utf-8") as f:
+        toml = re.sub(r"^track\s*=.*\n", "", f.read(), flags=re.M)  # top-level keys come before any [section]
+    course = top / "course.toml"
+    course.write_text('track = "%s"\n' % track + toml, encoding="utf-8")
     zip_path = str(top / "student.zip")
-    release.build(zip_path)
+    release.build(zip_path, config_path=str(course))
     with zipfile.ZipFile(zip_path) as zf:
         zf.extractall(str(top / "release"))
-    return {"out": out, "work": work, "release": os.path.join(str(top / "release"), release.TOP)}
+    return {"out": out, "work": work, "release": os.path.join(str(top / "release"), release.TOP), "track": track}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The built handouts (write-up and student notebooks) and an unpacked student release: the PyTorch track."""
+    return build_all(tmp_path_factory.mktemp("notebooks"), "torch", writeup=True)
+
+
+@pytest.fixture(scope="module")
+def built_numpy(tmp_path_factory):
+    """The student notebooks and the student release of the NumPy track (course.toml: track = "numpy")."""
+    return build_all(tmp_path_factory.mktemp("notebooks_numpy"), "numpy")
 
 
 def student_folder(built, dst, code=None, files=None):
@@ -124,7 +145,11 @@ def test_student_notebook_holds_no_solution_and_asks_for_answers(built, name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_against_the_solutions_and_reaches_its_stated_result(built, name, tmp_path, monkeypatch):
-    folder = student_folder(built, str(tmp_path / "student"), SOLUTIONS)
+    runs_to_its_results(built, SOLUTIONS, name, tmp_path, monkeypatch)
+
+
+def runs_to_its_results(built, solutions, name, tmp_path, monkeypatch):
+    folder = student_folder(built, str(tmp_path / "student"), solutions)
     nb, error = execute(folder, name, monkeypatch)
     assert error is None, str(error)[-3000:]
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
@@ -135,6 +160,10 @@ def test_notebook_runs_against_the_solutions_and_reaches_its_stated_result(built
 
 @pytest.mark.parametrize("name", NAMES)
 def test_against_the_stubs_the_first_failure_is_the_stubs_message(built, name, tmp_path, monkeypatch):
+    first_failure_is_the_stubs_message(built, name, tmp_path, monkeypatch)
+
+
+def first_failure_is_the_stubs_message(built, name, tmp_path, monkeypatch):
     folder = student_folder(built, str(tmp_path / "student"))
     nb, error = execute(folder, name, monkeypatch)
     assert error is not None, "the notebook ran to the end on the stubs"
@@ -197,6 +226,140 @@ def test_notebook_01_runs_section_by_section_with_only_rnn_layers_written(built,
         assert not [f for f in OTTER_FRAMING if f in report], report
 
 
+# --------------------------------------------------------------------------- the NumPy track
+STUDENT_MODULES = ("rnn_layers", "lstm_layers", "tbptt", "attention", "gradient_check")
+
+
+def test_the_numpy_track_gets_the_same_notebooks_and_its_own_track_py(built, built_numpy):
+    imports = re.compile(r"^\s*(from|import)\s+(%s)\b" % "|".join(STUDENT_MODULES), re.M)
+    for name in NAMES:
+        cells = [[c.source for c in nbformat.read(os.path.join(b["out"], name + ".ipynb"), as_version=4).cells]
+                 for b in (built, built_numpy)]
+        assert cells[0] == cells[1], name  # one set of notebooks for both tracks
+        body = "\n".join(cells[0])
+        assert "from track import load" in body and not imports.search(body), name  # every function through load
+    sources = {}
+    for b in (built, built_numpy):
+        with open(os.path.join(b["out"], "track.py"), encoding="utf-8") as f:
+            sources[b["track"]] = f.read()
+    assert len(re.findall(r'^TRACK = "numpy"', sources["numpy"], re.M)) == 1
+    assert sources["torch"].replace('TRACK = "torch"', 'TRACK = "numpy"') == sources["numpy"]
+    with open(os.path.join(built_numpy["release"], "rnn_layers.py"), encoding="utf-8") as f:
+        assert "import numpy as np" in f.read()  # the release of the NumPy track ships its stubs
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_on_the_numpy_track_the_notebook_runs_against_its_solutions(built_numpy, name, tmp_path, monkeypatch):
+    runs_to_its_results(built_numpy, NP_SOLUTIONS, name, tmp_path, monkeypatch)
+
+
+def test_on_the_numpy_track_the_first_failure_is_the_stubs_message(built_numpy, tmp_path, monkeypatch):
+    first_failure_is_the_stubs_message(built_numpy, NAMES[0], tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def track_module(monkeypatch, tmp_path):
+    """handouts/student/track.py with TRACK = "numpy", loading from the NumPy solutions and tmp_path (the
+    student modules imported meanwhile are put back as they were afterwards)."""
+    saved = {n: sys.modules.pop(n) for n in STUDENT_MODULES if n in sys.modules}
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(NP_SOLUTIONS)
+    spec = importlib.util.spec_from_file_location("track_under_test", build_notebooks.TRACK_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.TRACK == "torch"  # what the source says; the build sets the course's
+    module.TRACK = "numpy"
+    yield module
+    for n in STUDENT_MODULES + ("track_fake_layers",):
+        sys.modules.pop(n, None)
+    sys.modules.update(saved)
+
+
+def test_track_load_converts_at_the_boundary(track_module, tmp_path):
+    track = track_module
+    rnn_layers = track.load("rnn_layers")
+    raw = sys.modules["rnn_layers"]
+    assert "numpy" in raw.__file__.replace(os.sep, "/").split("/")  # the NumPy solutions, not torch's
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.float32, torch.float64):  # dtype kept, both ways
+        x, h0 = torch.randn(2, 3, 4, generator=g, dtype=dtype), torch.randn(2, 5, generator=g, dtype=dtype)
+        Wx, Wh = torch.randn(4, 5, generator=g, dtype=dtype), torch.randn(5, 5, generator=g, dtype=dtype)
+        b = torch.randn(5, generator=g, dtype=dtype)
+        h, cache = rnn_layers.rnn_forward(x, h0, Wx, Wh, b)
+        assert isinstance(h, torch.Tensor) and h.dtype == dtype and h.shape == (2, 3, 5)
+        # the cache comes back as tensors and goes back to arrays: the same gradients as NumPy's own call
+        assert isinstance(cache, list) and all(isinstance(t, torch.Tensor) for t in cache[0])
+        dh = torch.randn(2, 3, 5, generator=g, dtype=dtype)
+        grads = rnn_layers.rnn_backward(dh, cache)
+        expected = raw.rnn_backward(dh.numpy(), raw.rnn_forward(x.numpy(), h0.numpy(), Wx.numpy(), Wh.numpy(),
+                                                                 b.numpy())[1])
+        assert isinstance(grads, tuple) and len(grads) == 5
+        for got, want in zip(grads, expected):
+            assert isinstance(got, torch.Tensor) and got.dtype == dtype
+            np.testing.assert_array_equal(got.numpy(), want)
+    # a NumPy scalar loss: a 0-dim tensor of its dtype; int64 and bool arguments arrive as arrays
+    scores = torch.randn(2, 3, 6, generator=g, dtype=torch.float32)
+    loss, dscores = rnn_layers.temporal_softmax_loss(scores, torch.zeros(2, 3, dtype=torch.long),
+                                                     torch.ones(2, 3, dtype=torch.bool))
+    assert isinstance(loss, torch.Tensor) and loss.dim() == 0 and loss.dtype == torch.float32
+    # negative strides (np.flip in birnn_forward) come back as tensors too
+    h2, _ = rnn_layers.birnn_forward(x, h0, h0, Wx, Wh, b, Wx, Wh, b)
+    assert isinstance(h2, torch.Tensor) and h2.shape == (2, 3, 10)
+    # a gradient check: the callback gets tensors, and the in-place perturbation reaches the caller's tensor
+    gradient_check = track.load("gradient_check")
+    w = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    before = w.clone()
+    seen = []
+
+    def f(v):  # reads the caller's w, not its argument: only a shared perturbation moves it
+        seen.append(isinstance(v, torch.Tensor) and v.data_ptr() == w.data_ptr())
+        return (w * w).sum()
+
+    numerical = gradient_check.eval_numerical_gradient(f, w)
+    assert isinstance(numerical, torch.Tensor) and numerical.dtype == torch.float64 and all(seen)
+    assert torch.allclose(numerical, 2 * w, atol=1e-6) and torch.equal(w, before)  # put back afterwards
+    error = gradient_check.rel_error(numerical, 2 * w)  # a Python float: a 0-dim float64 tensor
+    assert isinstance(error, torch.Tensor) and error.dim() == 0 and error.dtype == torch.float64
+    assert "%.1e" % error and float(error) < 1e-6
+    # a module of one's own: a Python float, nested results, non-functions and a stub's error
+    (tmp_path / "track_fake_layers.py").write_text(
+        "import numpy as np\nSCALE = 2\n\n"
+        "def loss(x):\n    return float(x.sum())\n\n"
+        "def nested(d):\n    return {'a': [d['a'] * SCALE, (np.flip(d['a'], 0), 1, 'text')], 'b': np.int64(3)}\n\n"
+        "def kinds(x, y, f):\n    return type(x).__name__, type(y).__name__, float(f(x))\n\n"
+        "def _private(x):\n    return x\n\n"
+        "def stub(x):\n    raise NotImplementedError('stub: not implemented yet')\n")
+    fake = track.load("track_fake_layers")
+    t = torch.arange(6, dtype=torch.float32).reshape(3, 2)
+    out = fake.loss(t)
+    assert isinstance(out, torch.Tensor) and out.dim() == 0 and float(out) == 15.0
+    out = fake.nested({"a": t})
+    assert torch.equal(out["a"][0], 2 * t) and torch.equal(out["a"][1][0], t.flip(0))
+    assert out["a"][1][1:] == (1, "text") and isinstance(out["b"], torch.Tensor) and int(out["b"]) == 3
+    assert fake.kinds(t, 2.5, lambda v: v.sum()) == ("ndarray", "float", 15.0)  # a tensor callback, in NumPy
+    assert fake.SCALE == 2 and fake._private(t) is t and fake.loss.__wrapped__ is sys.modules["track_fake_layers"].loss
+    with pytest.raises(NotImplementedError, match="^stub: not implemented yet$"):
+        fake.stub(t)
+    track.TRACK = "torch"
+    assert track.load("rnn_layers") is raw  # the PyTorch track: the module itself
+
+
+def test_the_build_sets_the_track_from_course_toml_or_the_option(tmp_path, monkeypatch):
+    course = tmp_path / "course.toml"
+    course.write_text('track = "numpy"\n[grading]\ncuda = false\n')
+    assert build_notebooks.course_track(str(course)) == "numpy"
+    assert build_notebooks.course_track(str(tmp_path / "missing.toml")) == "torch"
+    assert 'TRACK = "numpy"' in build_notebooks.track_source("numpy")
+    with pytest.raises(build_notebooks.BuildError):
+        build_notebooks.track_source("jax")
+    calls = []
+    monkeypatch.setattr(build_notebooks, "build", lambda out, work, track=None: calls.append(track) or ["x"])
+    monkeypatch.setattr(build_notebooks, "course_track", lambda path=None: "numpy")
+    assert build_notebooks.main(["--out", str(tmp_path / "o")]) == 0  # python -m autograder handouts: course.toml's
+    assert build_notebooks.main(["--out", str(tmp_path / "o"), "--track", "torch"]) == 0
+    assert calls == ["numpy", "torch"]
+
+
 def test_written_answers_export_to_pdf_offline(built, tmp_path):
     folder = student_folder(built, str(tmp_path / "student"))
     name = NAMES[0]
@@ -212,7 +375,7 @@ def test_the_student_zip_carries_the_handout_and_the_notebooks(built, monkeypatc
     files = release.contents()
     for name in NAMES:
         assert name + ".ipynb" in files
-    assert "notebook_checks.py" in files and "export_answers.py" in files
+    assert "notebook_checks.py" in files and "export_answers.py" in files and "track.py" in files
     assert "requirements.txt" in files
     if os.path.exists(os.path.join(built["out"], "writeup.html")):
         assert "writeup.html" in files and "writeup.pdf" in files
@@ -236,7 +399,7 @@ def test_the_student_requirements_pin_what_the_kit_tests_with():
     student = [Requirement(line) for line in (raw.split("#", 1)[0].strip()
                                               for raw in open(build_notebooks.REQUIREMENTS, encoding="utf-8")) if line]
     names = {r.name.lower().replace("_", "-") for r in student}
-    assert names == {"torch", "matplotlib", "jupyter", "otter-grader", "nbformat", "pypandoc-binary", "typst"}, names
+    assert names == {"torch", "numpy", "matplotlib", "jupyter", "otter-grader", "nbformat", "pypandoc-binary", "typst"}, names
     assert set(build_notebooks.requirement_names()) <= set(build_notebooks.PACKAGES)  # the first cell knows each
     for req in student:
         name = req.name.lower().replace("_", "-")
@@ -285,18 +448,18 @@ def test_the_first_cell_names_what_is_missing_and_the_one_install_command(first_
         assert "otter.Notebook(%r)" % (name + ".ipynb") in first.source
     assert nb.cells[0].source == build_notebooks.first_cell("01_rnn_gradients")
     # everything there: silent, and otter is started
-    r = run_first_cell(first_cell_nb, ["torch", "matplotlib", "otter", "nbformat", "pypandoc", "typst"])
+    r = run_first_cell(first_cell_nb, ["torch", "numpy", "matplotlib", "otter", "nbformat", "pypandoc", "typst"])
     assert r.returncode == 0 and r.stdout.strip().endswith("the cell ran to its end"), r.stdout + r.stderr
     assert "Missing" not in r.stdout, r.stdout
     # only the export tools and otter missing: said, named, and the notebook goes on
-    r = run_first_cell(first_cell_nb, ["torch", "matplotlib"])
+    r = run_first_cell(first_cell_nb, ["torch", "numpy", "matplotlib"])
     assert r.returncode == 0, r.stdout + r.stderr
     for name in ("otter-grader", "nbformat", "pypandoc_binary", "typst", "pip install -r requirements.txt"):
         assert name in r.stdout, (name, r.stdout)
     assert "rnn_step: not checked (otter-grader is missing)" in r.stdout, r.stdout
     assert "the cell ran to its end" in r.stdout
     # torch missing: the cell stops, with the package and the command in its one-line error
-    r = run_first_cell(first_cell_nb, ["matplotlib", "otter", "nbformat", "pypandoc", "typst"])
+    r = run_first_cell(first_cell_nb, ["numpy", "matplotlib", "otter", "nbformat", "pypandoc", "typst"])
     assert r.returncode != 0 and "the cell ran to its end" not in r.stdout
     assert "MissingPackages: this notebook cannot run without torch: pip install -r requirements.txt" in r.stderr, r.stderr
     assert "Missing: torch" in r.stdout, r.stdout

@@ -8,8 +8,10 @@ Every ratio is value / baseline, both measured in the same run, each the median 
 repetitions (the machine may be shared: compare ratios, not seconds across runs).
 
 Sections
-- one_submission: `python -m autograder grade solutions --device cpu` as a subprocess, without
-  and with the instructor tests, against a bare `python -c "import torch"`. The split into
+- one_submission: `python -m autograder grade solutions/torch --device cpu` as a subprocess, without
+  and with the instructor tests, and the NumPy track's `grade solutions/numpy --track numpy
+  --no-instructor-tests` beside them (the same checks: one track's time next to the other's, in one
+  run), against a bare `python -c "import torch"`. The split into
   phases comes from `python -m tools.bench --phase-one ...`, which runs the same CLI
   in-process with timers wrapped around plans.build_plan, runner.grade, sandbox.Worker.start
   and instructor.run (nothing in the grader itself is instrumented).
@@ -17,7 +19,7 @@ Sections
   reference, every tenth one a buggy variant from tests/buggy/), against one-by-one
   `python -m autograder grade` subprocesses on a sample of K of them, extrapolated to N; and
   grade-batch --no-forkserver (fresh workers, no zygote).
-- reference_vs_torch: the reference solutions (solutions/, imported in-process) against
+- reference_vs_torch: the reference solutions (solutions/torch/, imported in-process) against
   torch.nn with autograd at N=64, T=L=100, D=H=E=256: RNN (nn.RNN, tanh), LSTM (nn.LSTM),
   multi-head attention (nn.MultiheadAttention, 8 heads, one query), forward and
   forward+backward, float32 and float64, on the CPU (and CUDA when present, synchronized).
@@ -94,7 +96,14 @@ FULL = dict(reps=5, batch_n=100, baseline_n=5, ref_reps=5, sizes=dict(N=64, T=10
 QUICK = dict(reps=1, batch_n=3, baseline_n=1, ref_reps=2, sizes=dict(N=4, T=5, D=8, H=8, heads=2))
 PHASES = ("interpreter", "imports", "startup", "oracle", "student", "student_worker_start", "student_calls",
           "instructor_tests", "other", "exit", "total")
-RUNS = ("no_instructor_tests", "with_instructor_tests")
+RUNS = ("no_instructor_tests", "with_instructor_tests", "numpy_no_instructor_tests")
+RUN_SOLUTIONS = {"numpy_no_instructor_tests": "solutions/numpy"}  # the others: solutions/torch
+
+
+def _grade_args(name):
+    """`grade`'s arguments of one run (RUNS), after the submission folder."""
+    return (["--track", "numpy"] if name.startswith("numpy") else []) + \
+        (["--no-instructor-tests"] if name.endswith("no_instructor_tests") else [])
 LAYERS = ("rnn", "lstm", "multihead_attention")
 
 
@@ -212,10 +221,9 @@ def _phases(t_spawn, t_exit, child):
 
 def bench_one(opts, tmp):
     py = sys.executable
-    sub = os.path.join(ROOT, "solutions")
     out = os.path.join(tmp, "results.json")
-    grade_args = {name: [sub, "--device", "cpu", "--seed", str(opts.seed), "-o", out]
-                  + (["--no-instructor-tests"] if name == "no_instructor_tests" else []) for name in RUNS}
+    grade_args = {name: [os.path.join(ROOT, RUN_SOLUTIONS.get(name, "solutions/torch")), "--device", "cpu",
+                         "--seed", str(opts.seed), "-o", out] + _grade_args(name) for name in RUNS}
     samples = {"python": [], "torch": []}
     for name in RUNS:
         samples[name] = []
@@ -254,15 +262,14 @@ def bench_one(opts, tmp):
         e2e = median(samples[name])
         runs[name] = {
             "end_to_end_from": "phased" if opts.quick else "cli",
-            "command": ["python", "-m", "autograder", "grade", "solutions", "--device", "cpu", "--seed",
-                        str(opts.seed), "-o", "results.json"]
-                       + (["--no-instructor-tests"] if name == "no_instructor_tests" else []),
+            "command": ["python", "-m", "autograder", "grade", RUN_SOLUTIONS.get(name, "solutions/torch"), "--device",
+                        "cpu", "--seed", str(opts.seed), "-o", "results.json"] + _grade_args(name),
             "end_to_end_s": e2e,
             "ratio_to_import_torch": _ratio(e2e, torch_s),
             "samples_s": samples[name],
             "phases_s": {p: median([s[p] for s in samples[name + "/phases"]]) for p in PHASES},
         }
-    return {"submission": "solutions", "device": "cpu", "seed": opts.seed, "repetitions": opts.reps,
+    return {"submission": "solutions/torch", "device": "cpu", "seed": opts.seed, "repetitions": opts.reps,
             "python_bare_s": median(samples["python"]), "import_torch_s": torch_s, "runs": runs}
 
 
@@ -295,10 +302,10 @@ def _bugs():
 
 
 def make_submissions(folder, n, buggy_every=10):
-    """n submission folders: copies of solutions/, every `buggy_every`-th (index 5, 15, ...) a buggy variant
+    """n submission folders: copies of solutions/torch/, every `buggy_every`-th (index 5, 15, ...) a buggy variant
     (the last one when n < buggy_every). Returns [(name, bug name or None)].
     """
-    src = os.path.join(ROOT, "solutions")
+    src = os.path.join(ROOT, "solutions", "torch")
     files = sorted(f for f in os.listdir(src) if f.endswith(".py"))
     bugs = _bugs()
     made = []
@@ -403,12 +410,12 @@ def _setups(layer, sizes, dtype, device):
         Wx, Wh, b = randn(D, G * H, scale=D ** -0.5), randn(H, G * H, scale=H ** -0.5), randn(G * H, scale=0.1)
         dh = randn(N, T, H)
         if layer == "rnn":
-            mod = speed.reference_module(os.path.join(paths.SOLUTIONS, "rnn_layers.py"))
+            mod = speed.reference_module(os.path.join(paths.solutions("torch"), "rnn_layers.py"))
             fwd, bwd = mod.rnn_forward, mod.rnn_backward
             m = torch.nn.RNN(D, H, nonlinearity="tanh", batch_first=True, dtype=dtype, device=device)
             perm = torch.arange(H, device=device)
         else:
-            mod = speed.reference_module(os.path.join(paths.SOLUTIONS, "lstm_layers.py"))
+            mod = speed.reference_module(os.path.join(paths.solutions("torch"), "lstm_layers.py"))
             fwd, bwd = mod.lstm_forward, mod.lstm_backward
             m = torch.nn.LSTM(D, H, batch_first=True, dtype=dtype, device=device)
             perm = torch.cat([torch.arange(j * H, (j + 1) * H, device=device) for j in (0, 1, 3, 2)])  # i,f,g,o
@@ -440,7 +447,7 @@ def _setups(layer, sizes, dtype, device):
         q, K, V = randn(N, E), randn(N, L, E), randn(N, L, E)
         Wq, Wk, Wv, Wo = (randn(E, E, scale=E ** -0.5) for _ in range(4))
         dh = randn(N, E)
-        mod = speed.reference_module(os.path.join(paths.SOLUTIONS, "attention.py"))
+        mod = speed.reference_module(os.path.join(paths.solutions("torch"), "attention.py"))
         fwd, bwd = mod.multihead_attention_forward, mod.multihead_attention_backward
         m = torch.nn.MultiheadAttention(E, heads, bias=False, batch_first=True, dtype=dtype, device=device)
         with torch.no_grad():
@@ -570,8 +577,9 @@ def table(doc):
                     "python -c \"import torch\" = %s, bare python = %s)"
                     % (one["repetitions"], _s(one["import_torch_s"]), _s(one["python_bare_s"])))
         torch_s = one["import_torch_s"]
-        for name, label in (("no_instructor_tests", "grade solutions --no-instructor-tests"),
-                            ("with_instructor_tests", "grade solutions (with instructor tests)")):
+        for name, label in (("no_instructor_tests", "grade solutions/torch --no-instructor-tests"),
+                            ("with_instructor_tests", "grade solutions/torch (with instructor tests)"),
+                            ("numpy_no_instructor_tests", "NumPy track: grade solutions/numpy --no-instructor-tests")):
             run = one["runs"][name]
             tname = TARGET_ONE
             rows.append((label, _s(run["end_to_end_s"]), "import torch " + _s(torch_s),
@@ -587,7 +595,7 @@ def table(doc):
                               ("instructor_tests", "instructor tests (instructor.run)"),
                               ("other", "other (config, table, results.json)"),
                               ("exit", "interpreter exit (torch's teardown)")):
-                if key == "instructor_tests" and name == "no_instructor_tests":
+                if key == "instructor_tests" and name.endswith("no_instructor_tests"):
                     continue
                 rows.append(("  " + text, _s(p[key]), "import torch", _x(_ratio(p[key], torch_s)), "", ""))
             rows.append(("  total of the phased run", _s(p["total"]), "import torch", _x(_ratio(p["total"], torch_s)),

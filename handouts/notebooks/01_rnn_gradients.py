@@ -77,9 +77,16 @@ random.seed(0)
 torch.manual_seed(0)
 torch.set_default_dtype(torch.float64)  # gradient checks need float64
 
-from gradient_check import eval_numerical_gradient_array, rel_error
-from rnn_layers import birnn_backward, birnn_forward, rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
-# lstm_layers.py (sections 4 and 5) and tbptt.py (section 6) are imported where they are used
+# Your functions, through track.load: the experiments are written in PyTorch, and on the NumPy track
+# track.load converts tensors to arrays (and back) at the boundary, so your NumPy functions run unchanged.
+from track import load
+
+gradient_check, rnn_layers = load("gradient_check"), load("rnn_layers")
+eval_numerical_gradient_array, rel_error = gradient_check.eval_numerical_gradient_array, gradient_check.rel_error
+rnn_step_forward, rnn_step_backward = rnn_layers.rnn_step_forward, rnn_layers.rnn_step_backward
+rnn_forward, rnn_backward = rnn_layers.rnn_forward, rnn_layers.rnn_backward
+birnn_forward, birnn_backward = rnn_layers.birnn_forward, rnn_layers.birnn_backward
+# lstm_layers.py (sections 4 and 5) and tbptt.py (section 6) are loaded where they are used
 
 # %% [markdown]
 # ## 1. One step of a vanilla RNN
@@ -333,7 +340,8 @@ def test_public_checks():  # the checker's report if one fails (python check.py 
 # # END QUESTION
 
 # %%
-from lstm_layers import lstm_step_backward, lstm_step_forward
+lstm_layers = load("lstm_layers")
+lstm_step_forward, lstm_step_backward = lstm_layers.lstm_step_forward, lstm_layers.lstm_step_backward
 
 g = torch.Generator().manual_seed(3)
 N, D, H = 3, 4, 5
@@ -434,7 +442,8 @@ print("vanilla RNN loses %5.1f orders of magnitude over %d steps (x %.2f per ste
 # needs the LSTM step of section 4), and plot both networks.
 
 # %%
-from lstm_layers import lstm_step_backward, lstm_step_forward
+lstm_layers = load("lstm_layers")
+lstm_step_forward, lstm_step_backward = lstm_layers.lstm_step_forward, lstm_layers.lstm_step_backward
 
 
 def lstm_grad_norms(forget_bias):
@@ -621,7 +630,7 @@ def test_public_checks():  # the checker's report if one fails (python check.py 
 # # END QUESTION
 
 # %%
-from tbptt import clip_grad_norm
+clip_grad_norm = load("tbptt").clip_grad_norm
 
 toy = {"a": torch.tensor([3.0, 0.0]), "b": torch.tensor([[0.0, 4.0]])}  # total norm 5
 clipped, total = clip_grad_norm(toy, 1.0)
@@ -637,7 +646,7 @@ print("total norm %.3f; max_norm 10 leaves it alone:" % float(total), {k: [round
 # your `clip_grad_norm` with `max_norm = 10`, for the well-behaved scale 1 and the exploding scale 4.
 
 # %%
-from tbptt import clip_grad_norm
+clip_grad_norm = load("tbptt").clip_grad_norm
 
 MAX_NORM = 10.0
 

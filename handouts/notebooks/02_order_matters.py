@@ -82,10 +82,18 @@ except ImportError:
     notebook_checks = None
     print("notebook_checks.py is not in this folder: the check cells will not work, the rest will")
 
-from gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
-from rnn_layers import (temporal_affine_backward, temporal_affine_forward, temporal_softmax_loss,
-                        word_embedding_backward, word_embedding_forward)
-from lstm_layers import lstm_backward, lstm_forward
+# Your functions, through track.load: the experiments are written in PyTorch, and on the NumPy track
+# track.load converts tensors to arrays (and back) at the boundary, so your NumPy functions run unchanged.
+from track import load
+
+gradient_check, rnn_layers, lstm_layers = load("gradient_check"), load("rnn_layers"), load("lstm_layers")
+eval_numerical_gradient, eval_numerical_gradient_array = (gradient_check.eval_numerical_gradient,
+                                                          gradient_check.eval_numerical_gradient_array)
+rel_error = gradient_check.rel_error
+temporal_affine_forward, temporal_affine_backward = rnn_layers.temporal_affine_forward, rnn_layers.temporal_affine_backward
+word_embedding_forward, word_embedding_backward = rnn_layers.word_embedding_forward, rnn_layers.word_embedding_backward
+temporal_softmax_loss = rnn_layers.temporal_softmax_loss
+lstm_forward, lstm_backward = lstm_layers.lstm_forward, lstm_layers.lstm_backward
 
 # %% [markdown]
 # ## 1. The data: same words, different label

@@ -82,9 +82,15 @@ except ImportError:
 if hasattr(notebook_checks, "short_errors"):
     notebook_checks.short_errors()  # an unfinished function shows one short line, not a traceback
 
-from gradient_check import eval_numerical_gradient, rel_error
-from rnn_layers import rnn_backward, rnn_forward, rnn_step_forward, temporal_affine_forward, word_embedding_forward
-from tbptt import clip_grad_norm, tbptt_train, truncated_bptt_grads
+# Your functions, through track.load: the experiments are written in PyTorch, and on the NumPy track
+# track.load converts tensors to arrays (and back) at the boundary, so your NumPy functions run unchanged.
+from track import load
+
+gradient_check, rnn_layers, tbptt = load("gradient_check"), load("rnn_layers"), load("tbptt")
+eval_numerical_gradient, rel_error = gradient_check.eval_numerical_gradient, gradient_check.rel_error
+rnn_forward, rnn_backward, rnn_step_forward = rnn_layers.rnn_forward, rnn_layers.rnn_backward, rnn_layers.rnn_step_forward
+temporal_affine_forward, word_embedding_forward = rnn_layers.temporal_affine_forward, rnn_layers.word_embedding_forward
+clip_grad_norm, tbptt_train, truncated_bptt_grads = tbptt.clip_grad_norm, tbptt.tbptt_train, tbptt.truncated_bptt_grads
 
 print("FAST run" if FAST else "full run", "| torch", torch.__version__)
 

@@ -76,10 +76,21 @@ except ImportError:
 if hasattr(notebook_checks, "short_errors"):
     notebook_checks.short_errors()  # an unfinished function shows one short line, not a traceback
 
-from attention import (additive_attention_backward, additive_attention_forward, dot_attention_backward,
-                       dot_attention_forward, hard_attention_backward, hard_attention_forward,
-                       local_attention_mask, multihead_attention_backward, multihead_attention_forward)
-from gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+# Your functions, through track.load: the experiments are written in PyTorch, and on the NumPy track
+# track.load converts tensors to arrays (and back) at the boundary, so your NumPy functions run unchanged.
+from track import load
+
+attention, gradient_check = load("attention"), load("gradient_check")
+dot_attention_forward, dot_attention_backward = attention.dot_attention_forward, attention.dot_attention_backward
+additive_attention_forward, additive_attention_backward = (attention.additive_attention_forward,
+                                                           attention.additive_attention_backward)
+hard_attention_forward, hard_attention_backward = attention.hard_attention_forward, attention.hard_attention_backward
+multihead_attention_forward, multihead_attention_backward = (attention.multihead_attention_forward,
+                                                             attention.multihead_attention_backward)
+local_attention_mask = attention.local_attention_mask
+eval_numerical_gradient, eval_numerical_gradient_array = (gradient_check.eval_numerical_gradient,
+                                                          gradient_check.eval_numerical_gradient_array)
+rel_error = gradient_check.rel_error
 
 print("FAST run" if FAST else "full run", "| torch", torch.__version__)
 

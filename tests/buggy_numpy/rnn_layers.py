@@ -22,7 +22,7 @@ BATCH_LOOP = Bug(
       "        prev_h, step_cache = next_h, (x[:, t], prev_h, Wx, Wh, next_h)  # (N, H)\n")],
     SEQ_FWD, hint="Loop over time steps only")
 
-BUGS = [
+SHARED = [  # the torch track's kinds of mistakes (tests/buggy/), in NumPy
     # ---- the torch corpus's mistakes, in NumPy
     Bug("wrong tanh derivative (1 - h)", F, [(TANH_GRAD, "da = dnext_h * (1 - next_h)")], STEP_BWD, hint="1 - next_h"),
     Bug("tanh derivative applied to tanh again", F, [(TANH_GRAD, "da = dnext_h * (1 - np.tanh(next_h) ** 2)")],
@@ -50,7 +50,7 @@ BUGS = [
     Bug("bias left out of the step", F, [(STEP, "next_h = np.tanh(x @ Wx + prev_h @ Wh)  # (N, H)")],
         ALL_RNN, hint="without the bias"),
     Bug("tanh left out of the step", F, [(STEP, "next_h = x @ Wx + prev_h @ Wh + b  # (N, H)")],
-        ["rnn_step_forward", "rnn_forward", "birnn_forward"], hint="looks like the pre-activation"),
+        ALL_RNN, hint="looks like the pre-activation"),
     Bug("BiRNN: backward states not flipped back", F,
         [("h = np.concatenate([h_f, np.flip(h_b_rev, axis=1)], axis=2)", "h = np.concatenate([h_f, h_b_rev], axis=2)")],
         ["birnn_forward"], hint="in reversed time"),
@@ -93,7 +93,9 @@ BUGS = [
                 "    next_h = (np.exp(z) - np.exp(-z)) / (np.exp(z) + np.exp(-z))  # (N, H)")],
         ALL_RNN, hint="exp overflowed"),
     BATCH_LOOP,
-    # ---- NumPy's own mistakes
+]
+
+NUMPY_OWN = [  # NumPy's own mistakes
     Bug("np.zeros without dtype: dx of rnn_backward is float64", F,
         [("dx = np.empty((N, T, D), dtype=dh.dtype)", "dx = np.zeros((N, T, D))")],
         SEQ_BWD, hint="dtype=x.dtype"),
@@ -126,7 +128,7 @@ BUGS = [
     Bug("rnn_forward returns np.squeeze(h) (N=1 or H=1 loses an axis)", F,
         [("    cache = caches\n    # END SOLUTION\n    return h, cache",
           "    cache = caches\n    h = np.squeeze(h)\n    # END SOLUTION\n    return h, cache")],
-        ["rnn_forward", "birnn_forward"], hint="a dimension of size 1 went missing"),
+        ["rnn_forward", "birnn_forward", "birnn_backward"], hint="a dimension of size 1 went missing"),
     Bug("np.dot instead of * for the tanh derivative", F,
         [(TANH_GRAD, "da = np.dot(dnext_h, (1 - next_h * next_h).T)")],
         STEP_BWD, hint="raised"),
@@ -143,3 +145,5 @@ BUGS = [
         [("dw = x.reshape(-1, D).T @ dout.reshape(-1, M)", "dw = x.reshape(D, -1) @ dout.reshape(-1, M)")],
         ["temporal_affine_backward"]),
 ]
+
+BUGS = SHARED + NUMPY_OWN
