@@ -540,17 +540,24 @@ def test_the_command_checks_catch_copy_paste_traps(command, why):
 RIGHT, WRONG = 1e-8, 1e-2  # what the write-up promises: "1e-8 or smaller" when right, "1e-2 or more" when wrong
 
 
-def example():
-    blocks = [b for b in re.findall(r"^```python\n(.*?)^```", read(WRITEUP), re.S | re.M) if "from gradient_check" in b]
+def example(track="torch"):
+    """The write-up's gradient-check example as the track's students read it (its track blocks selected)."""
+    sys.path.insert(0, os.path.join(ROOT, "handouts"))
+    try:
+        import build as writeup_build
+    finally:
+        sys.path.pop(0)
+    text = writeup_build.select_track(read(WRITEUP), track)
+    blocks = [b for b in re.findall(r"^```python\n(.*?)^```", text, re.S | re.M) if "from gradient_check" in b]
     assert len(blocks) == 1
     return blocks[0]
 
 
-def run_example(folder):
+def run_example(folder, track="torch"):
     """{name: error} printed by the write-up's example, run in a student's folder (the files + gradient_check.py)."""
-    shutil.copy(os.path.join(ASSIGNMENT, "gradient_check.py"), folder)
+    shutil.copy(os.path.join(ROOT, "assignment", track, "gradient_check.py"), folder)
     with open(os.path.join(folder, "example.py"), "w", encoding="utf-8") as f:
-        f.write(example())
+        f.write(example(track))
     r = subprocess.run([sys.executable, "example.py"], cwd=folder, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     errors = dict((m.group(1), float(m.group(2))) for m in re.finditer(r"^(\w+) error:\s*(\S+)$", r.stdout, re.M))
@@ -567,6 +574,20 @@ def test_the_writeup_promises_what_the_example_shows():
 def test_the_gradient_check_example_keeps_its_promise_with_correct_code(tmp_path):
     errors = run_example(copy_solutions(str(tmp_path / "right")))
     assert all(e < RIGHT for e in errors.values()), errors
+
+
+def test_the_numpy_tracks_example_keeps_its_promises(tmp_path):
+    """The NumPy track's write-up shows its own example (NumPy arrays, the NumPy gradient_check.py): right code
+    gives 1e-8 or smaller, a wrong tanh derivative 1e-2 or more. Would catch: a NumPy example that does not run."""
+    from helpers import NP_SOLUTIONS
+
+    assert "import torch" not in example("numpy") and "import numpy as np" in example("numpy")
+    errors = run_example(copy_solutions(str(tmp_path / "right"), NP_SOLUTIONS), "numpy")
+    assert all(e < RIGHT for e in errors.values()), errors
+    folder = make_variant(str(tmp_path / "wrong"), "rnn_layers.py",
+                          [("da = dnext_h * (1 - next_h * next_h)", "da = dnext_h * (1 - next_h)")], src=NP_SOLUTIONS)
+    errors = run_example(folder, "numpy")
+    assert errors["dx"] >= WRONG and errors["dWh"] >= WRONG and errors["dscores"] < RIGHT, errors
 
 
 def test_the_gradient_check_example_shows_a_wrong_backward_pass(tmp_path):

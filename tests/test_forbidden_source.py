@@ -152,9 +152,13 @@ def test_a_fresh_worker_gets_the_same_guards_through_its_bootstrap():
     assert sent and [tuple(g) for g in sent[0]] == forbidden.GUARDS
     with open(worker.__file__, encoding="utf-8") as f:
         source = f.read()
-    namespace = {"__name__": "_ag_worker", "_SENT_GUARDS": sent[0]}
+    libraries = [ast.literal_eval(node.values[node.keys.index(key)]) for node in ast.walk(tree)
+                 if isinstance(node, ast.Dict) for key in node.keys
+                 if isinstance(key, ast.Constant) and key.value == "_SENT_LIBRARIES"]
+    assert libraries and tuple(libraries[0]) == forbidden.AUTOGRAD_LIBRARIES
+    namespace = {"__name__": "_ag_worker", "_SENT_GUARDS": sent[0], "_SENT_LIBRARIES": libraries[0]}
     exec(compile(source, "<grader:worker>", "exec"), namespace)  # defines only: installs nothing
-    assert namespace["GUARDS"] == forbidden.GUARDS
+    assert namespace["GUARDS"] == forbidden.GUARDS and namespace["AUTOGRAD_LIBRARIES"] == forbidden.AUTOGRAD_LIBRARIES
     with pytest.raises(ImportError):  # without the literal it has nothing to go by
         exec(compile(source, "<grader:worker>", "exec"), {"__name__": "_ag_worker"})
 

@@ -76,7 +76,7 @@ def _fake_secrets(kit):
     """One file in each secret folder (KIT_SECRETS) of `kit` that a real kit does not already hold, and the
     control: assignment/rnn_layers.py, outside the secrets, which the worker must be able to read."""
     made = {
-        "solutions": "rnn_layers.py", "autograder": os.path.join("parts", "rnn_layers.py"),
+        "solutions": os.path.join("numpy", "rnn_layers.py"), "autograder": os.path.join("parts", "rnn_layers.py"),
         "tests": "helpers.py", ".git": "HEAD", "dist": "autograder.zip", "handouts": "master.ipynb",
         "instructor_tests": "notes.txt",  # not test*.py: the grader would run it
         "tools": "bench.py",
@@ -233,7 +233,7 @@ def kit_copy():
         kit, files, dirs, control = _snooping_kit(top)
         files.append(os.path.join(kit, "instructor_tests", "test_snoop.py"))
         files.append(os.path.join(kit, "autograder", "registry.py"))
-        files.append(os.path.join(kit, "solutions", "lstm_layers.py"))
+        files.append(os.path.join(kit, "solutions", "torch", "lstm_layers.py"))
         _open_to_others(top)
         # the copy's own code runs (its paths.KIT_ROOT is the copy), not this checkout's
         r = subprocess.run([sys.executable, "-c", "from autograder import paths; print(paths.KIT_ROOT)"],
@@ -478,8 +478,8 @@ def test_instructor_tests_in_process_hide_the_kit(hiding, fake_kits, monkeypatch
 
 def _drop_session_kit(module, monkeypatch):
     original = module.Session
-    monkeypatch.setattr(module, "Session", lambda scratch, limits, use_cuda, deadline, user, kit=None:
-                        original(scratch, limits, use_cuda, deadline, user, None))
+    monkeypatch.setattr(module, "Session", lambda scratch, limits, use_cuda, deadline, user, kit=None, *more:
+                        original(scratch, limits, use_cuda, deadline, user, None, *more))
 
 
 @root_only
@@ -512,7 +512,7 @@ def test_the_harness_sees_the_leak_when_a_kit_is_forgotten_in_process(fake_kits,
 # The harness's own check: in a copy of the kit whose code forgets its kit, the same attack must leak. Each
 # edit is made to that scratch copy only; were a test above unable to see a leak, this one would fail.
 FORGETFUL = {
-    "grade": ("autograder/registry.py", "kit=paths.KIT_ROOT)", "kit=None)"),
+    "grade": ("autograder/registry.py", "kit=paths.KIT_ROOT,", "kit=None,"),
     "instructor tests": ("autograder/verbs/instructor.py", "lease(paths.KIT_ROOT)", "lease(None)"),
 }
 

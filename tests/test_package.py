@@ -57,14 +57,14 @@ def kit_copy(dst, drop=()):
     for rel in drop:
         os.unlink(os.path.join(dst, rel))
     junk = {"autograder/__pycache__/cli.cpython-310.pyc": "", "autograder/.cli.py.swp": "",
-            "solutions/rnn_layers.py~": "", "tests/test_x.py": "", "assignment/rnn_layers.py": "",
+            "solutions/torch/rnn_layers.py~": "", "tests/test_x.py": "", "assignment/torch/rnn_layers.py": "",
             ".git/HEAD": "ref: refs/heads/main\n", "dist/autograder.zip": "", ".venv/pyvenv.cfg": ""}
     for rel, text in junk.items():
         os.makedirs(os.path.dirname(os.path.join(dst, rel)), exist_ok=True)
         with open(os.path.join(dst, rel), "w") as f:
             f.write(text)
     os.chmod(os.path.join(dst, "autograder"), 0o750)  # as after a local grade as root
-    os.chmod(os.path.join(dst, "solutions", "rnn_layers.py"), 0o600)
+    os.chmod(os.path.join(dst, "solutions", "torch", "rnn_layers.py"), 0o600)
     return dst
 
 
@@ -81,7 +81,7 @@ def test_zip_has_the_scripts_at_its_root_and_nothing_private(tmp_path):
         mode = info.external_attr >> 16
         assert stat.S_ISREG(mode) and mode & 0o111 == 0o111, "%s: mode %o" % (script, mode)
     for name in ("autograder/registry.py", "autograder/__main__.py", "autograder/verbs/package.py", "autograder/engine/worker.py",
-                 "requirements/grader.txt", "solutions/rnn_layers.py"):
+                 "requirements/grader.txt", "solutions/torch/rnn_layers.py", "solutions/numpy/rnn_layers.py"):
         assert name in names
     for name in names:
         top = name.split("/")[0]

@@ -80,8 +80,9 @@ def problems(files):
 
 def test_the_kit_files_are_found():
     files = list(python_files())
-    for rel in ("autograder/engine/runner.py", "autograder/engine/worker.py", "solutions/rnn_layers.py",
-                "assignment/rnn_layers.py", "tools/worker_python_access.py"):
+    for rel in ("autograder/engine/runner.py", "autograder/engine/worker.py", "solutions/torch/rnn_layers.py",
+                "solutions/numpy/rnn_layers.py", "assignment/torch/rnn_layers.py", "assignment/numpy/rnn_layers.py",
+                "tools/worker_python_access.py"):
         assert os.path.join(ROOT, rel) in files, rel
 
 

@@ -1,25 +1,31 @@
-"""Stub generation: assignment/ is a fresh generation of solutions/, stubs fail loudly."""
+"""Stub generation: assignment/<track>/ is a fresh generation of solutions/<track>/ (both tracks), stubs fail
+loudly."""
 import ast
 import importlib.util
 import inspect
 import os
 
 import pytest
-from helpers import ASSIGNMENT, ROOT, SOLUTIONS
+from helpers import ROOT
 
-from autograder import registry
+from autograder import paths, registry
 
 from autograder.verbs import stubs
 
 
-def test_committed_assignment_matches_a_fresh_generation(tmp_path):
-    diffs = stubs.differences(SOLUTIONS, ASSIGNMENT, str(tmp_path / "fresh"))
-    assert not diffs, "assignment/ drifted from solutions/ (run `make stubs`): %s" % diffs
+TRACKS = pytest.mark.parametrize("track", paths.TRACKS)
 
 
-def test_assignment_holds_no_solution_code():
-    for name in os.listdir(ASSIGNMENT):
-        with open(os.path.join(ASSIGNMENT, name)) as f:
+@TRACKS
+def test_committed_assignment_matches_a_fresh_generation(track, tmp_path):
+    diffs = stubs.differences(paths.solutions(track), paths.assignment(track), str(tmp_path / "fresh"))
+    assert not diffs, "assignment/%s/ drifted from solutions/%s/ (run `make stubs`): %s" % (track, track, diffs)
+
+
+@TRACKS
+def test_assignment_holds_no_solution_code(track):
+    for name in os.listdir(paths.assignment(track)):
+        with open(os.path.join(paths.assignment(track), name)) as f:
             text = f.read()
         assert "SOLUTION" not in text, name
 
@@ -31,23 +37,27 @@ def _load(path, name):
     return mod
 
 
+@TRACKS
 @pytest.mark.parametrize("fn", registry.FUNCTIONS, ids=lambda f: f.name)
-def test_each_stub_raises_not_implemented_naming_its_function(fn):
+def test_each_stub_raises_not_implemented_naming_its_function(fn, track):
     import sys
-    sys.path.insert(0, ASSIGNMENT)
+    folder = paths.assignment(track)
+    sys.path.insert(0, folder)
     try:
-        mod = _load(os.path.join(ASSIGNMENT, fn.file + ".py"), "stub_" + fn.file)
+        mod = _load(os.path.join(folder, fn.file + ".py"), "stub_%s_%s" % (track, fn.file))
     finally:
-        sys.path.remove(ASSIGNMENT)
+        sys.path.remove(folder)
+        sys.modules.pop("rnn_layers", None)  # tbptt's import of its track's rnn_layers
     func = getattr(mod, fn.name)
     nargs = len([p for p in inspect.signature(func).parameters.values() if p.default is p.empty])
     with pytest.raises(NotImplementedError, match=fn.name):
         func(*([None] * nargs))
 
 
-def test_every_registered_function_is_fenced_in_its_solution():
+@TRACKS
+def test_every_registered_function_is_fenced_in_its_solution(track):
     for fn in registry.FUNCTIONS:
-        with open(os.path.join(SOLUTIONS, fn.file + ".py")) as f:
+        with open(os.path.join(paths.solutions(track), fn.file + ".py")) as f:
             stub = stubs.make_stub(f.read())
         assert 'NotImplementedError("%s:' % fn.name in stub, fn.name
 
@@ -69,12 +79,13 @@ def test_no_statement_follows_a_stub_in_its_function():
     out = stubs.make_stub(src, "m.py")
     assert "    # Your code replaces the line above and ends with:\n    # return (y,\n    #         y)\n" in out
     assert "    y = y + 1\n    return y\n" in out  # not right after the region: kept as it is
-    for name in registry.FILES:  # the real stubs: nothing reachable follows a raise
-        with open(os.path.join(ROOT, "assignment", name + ".py")) as f:
-            tree = ast.parse(f.read())
-        for fn in ast.walk(tree):
-            if isinstance(fn, ast.FunctionDef) and any(isinstance(n, ast.Raise) for n in fn.body):
-                assert isinstance(fn.body[-1], ast.Raise), (name, fn.name)
+    for track in paths.TRACKS:
+        for name in registry.FILES:  # the real stubs: nothing reachable follows a raise
+            with open(os.path.join(paths.assignment(track), name + ".py")) as f:
+                tree = ast.parse(f.read())
+            for fn in ast.walk(tree):
+                if isinstance(fn, ast.FunctionDef) and any(isinstance(n, ast.Raise) for n in fn.body):
+                    assert isinstance(fn.body[-1], ast.Raise), (track, name, fn.name)
 
 
 @pytest.mark.parametrize("text,line,words", [

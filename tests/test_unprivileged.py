@@ -85,7 +85,7 @@ def visible_scores(data):
 
 
 def test_the_solutions_get_full_marks_without_root_with_every_layer_active(kit):
-    r, data = grade(kit, os.path.join(kit, "solutions"))
+    r, data = grade(kit, os.path.join(kit, "solutions", "torch"))
     assert r.returncode == 0, r.stdout + r.stderr
     assert data["score"] == sum(t["max_score"] for t in data["tests"]) == 33, r.stdout
     layers = entry(data, "sandbox: isolation layers")["output"]
@@ -125,7 +125,7 @@ def _the_attempts_fail(kit, work, other):
         attempt('read another process of the uid', lambda: open('/proc/%(other)d/environ').read())
         if done:
             raise RuntimeError('succeeded: %%s' %% done)
-        """) % {"sol": os.path.join(kit, "solutions", "rnn_layers.py"),
+        """) % {"sol": os.path.join(kit, "solutions", "torch", "rnn_layers.py"),
                 "code": os.path.join(kit, "autograder", "engine", "results.py"),
                 "beside": os.path.join(os.path.dirname(kit), "planted.txt"), "other": other.pid}
     sub = make_variant(os.path.join(work, "sub"), "rnn_layers.py", [

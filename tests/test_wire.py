@@ -6,6 +6,7 @@ import struct
 import time
 import tracemalloc
 
+import numpy as np
 import pytest
 import torch
 
@@ -49,11 +50,31 @@ class FakeTensor:
         raise RuntimeError("hostile repr")
 
 
+class ArraySub(np.ndarray):
+    """A NumPy array subclass (np.matrix, a masked array ... are others): its methods could lie."""
+
+
 def test_subclasses_and_pretenders_become_other():
+    """Exact types only: a tensor subclass, a pretender, a NumPy array subclass (np.matrix) and an object array
+    are "other" (the grader says what they were); a plain array, a NumPy scalar of a carried dtype are values
+    that say they came from NumPy (the NumPy track's answers)."""
     sub = torch.randn(2).as_subclass(Sneaky)
-    got = roundtrip((sub, FakeTensor(), torch.randn(2).numpy()))
+    got = roundtrip((sub, FakeTensor(), np.zeros(2).view(ArraySub), np.array([object()]), np.zeros(2, dtype=">f8")))
     assert all(isinstance(g, wire.Other) for g in got)
-    assert "Sneaky" in got[0].type and "FakeTensor" in got[1].type and got[2].type == "numpy.ndarray"
+    assert "Sneaky" in got[0].type and "FakeTensor" in got[1].type and got[2].type.endswith("ArraySub")
+    assert "dtype('O')" in got[3].type and ">f8" in got[4].type
+    arr, scalar = roundtrip((np.arange(3.0, dtype=np.float32), np.float64(2.5)))
+    assert isinstance(arr, wire.Received) and arr.array == "ndarray" and arr.dtype == torch.float32
+    assert torch.equal(arr.data, torch.tensor([0.0, 1.0, 2.0]))
+    assert scalar.array == "scalar" and scalar.shape == () and float(scalar.data) == 2.5
+    assert roundtrip(torch.ones(1)).array is None
+
+
+@pytest.mark.parametrize("kind,shape", [("teapot", [1]), ("scalar", [1]), (7, [1])])
+def test_a_bad_array_kind_is_rejected(kind, shape):
+    node = {"t": "tensor", "dtype": "float64", "shape": shape, "device": "cpu", "off": 0, "len": 8, "array": kind}
+    with pytest.raises(wire.WireError):
+        wire.decode(json.dumps(node).encode(), b"\x00" * 8)
 
 
 def _frame(header_obj, payload=b""):

@@ -1,8 +1,9 @@
 """The vectorisation check's ratios (student / reference, as speed.check computes them) over repeated gradings.
 
-    python tools/speed_ratios.py RUNS LOG [SUBMISSION]
+    python tools/speed_ratios.py RUNS LOG [SUBMISSION [--track numpy]]
 
-grades SUBMISSION (default: solutions, the reference graded as a student) RUNS times, each in a fresh
+grades SUBMISSION (default: solutions/torch, the reference graded as a student; with --track numpy,
+solutions/numpy) RUNS times, each in a fresh
 process through the command line (`python -m autograder grade SUBMISSION --no-instructor-tests`),
 appends one JSON line per timed function to LOG ({"run", "fn", "mine", "theirs", "calls", "ratio"};
 "error" instead where the check was not run to its end), and prints each function's worst, median and
@@ -19,7 +20,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def one(log, run, submission, out):
+def one(log, run, submission, out, track="torch"):
     """In the child: grade once, with speed.measure wrapped to append its figures to `log`."""
     sys.path.insert(0, ROOT)
     from autograder import cli
@@ -42,7 +43,7 @@ def one(log, run, submission, out):
         return mine, theirs, calls
 
     speed.measure = logged
-    return cli.main(["grade", submission, "--no-instructor-tests", "-o", out])
+    return cli.main(["grade", submission, "--no-instructor-tests", "--track", track, "-o", out])
 
 
 def summary(log):
@@ -66,15 +67,20 @@ def summary(log):
 
 
 def main(argv):
+    track = "torch"
+    if "--track" in argv:
+        at = argv.index("--track")
+        track, argv = argv[at + 1], argv[:at] + argv[at + 2:]
     if argv[:1] == ["--one"]:
         _, log, run, submission, out = argv
-        return one(log, int(run), submission, out)
+        return one(log, int(run), submission, out, track)
     runs, log = int(argv[0]), argv[1]
-    submission = argv[2] if len(argv) > 2 else os.path.join(ROOT, "solutions")
+    submission = argv[2] if len(argv) > 2 else os.path.join(ROOT, "solutions", track)
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(runs):
             code = subprocess.call([sys.executable, os.path.abspath(__file__), "--one", log, str(run), submission,
-                                    os.path.join(tmp, "results.json")], cwd=ROOT, stdout=subprocess.DEVNULL)
+                                    os.path.join(tmp, "results.json"), "--track", track], cwd=ROOT,
+                                   stdout=subprocess.DEVNULL)
             if code not in (0, 1):
                 print("run %d: exit status %d" % (run, code), file=sys.stderr)
     summary(log)

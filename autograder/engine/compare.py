@@ -8,6 +8,7 @@ The floor keeps entries that are (nearly) zero from turning round-off into huge 
 errors, while an error of 0.1% of the tensor's scale anywhere still fails in float64.
 """
 import math
+import re
 
 import torch
 
@@ -29,14 +30,25 @@ NUMPY_WORDS = (("torch.zeros_like(x)", "np.zeros_like(x)"), ("torch.zeros_like",
                ("torch.logsumexp", "a stable log-sum-exp"), ("torch.arange", "np.arange"),
                ("torch.argmax", "np.argmax"), ("torch.where", "np.where"), ("torch.einsum", "np.einsum"),
                ("torch.cat", "np.concatenate"), ("torch.stack", "np.stack"), ("torch.flip", "np.flip"),
-               (".clone()", ".copy()"), ("a new tensor", "a new array"), ("new tensors", "new arrays"),
-               ("as tensor operations", "as array operations"))
+               (".clone()", ".copy()"), ("as tensor operations", "as array operations"),
+               ("dW.index_add_(0, x.reshape(-1), dout.reshape(-1, D)); dW[x] = dout keeps only one occurrence",
+                "np.add.at(dW, x.reshape(-1), dout.reshape(-1, D)); dW[x] = dout and dW[x] += dout keep only one "
+                "occurrence"),
+               ("scores.masked_fill(~mask, float('-inf'))", "np.where(mask, scores, -np.inf)"),
+               ("clamp to", "np.clip to"), ("(dim=1)", "(axis=1)"))
+# ... and these patterns: a tensor's .flip(d) is np.flip(..., axis=d) for an array, "tensor" is "array".
+NUMPY_PATTERNS = ((re.compile(r"\b(x|dh\[:, :, H:\])\.flip\((\d)\)"), r"np.flip(\1, axis=\2)"),
+                  (re.compile(r"\(\.flip\((\d)\)\)"), r"(np.flip(..., axis=\1))"),
+                  (re.compile(r"\btensor(s?)\b"), r"array\1"))
 
 
 def numpy_words(text):
-    """text with the torch track's words for the NumPy track's (NUMPY_WORDS)."""
+    """text with the torch track's words for the NumPy track's (NUMPY_WORDS, NUMPY_PATTERNS): the grader's own
+    text only (hints, advice), never a student's."""
     for torch_words, words in NUMPY_WORDS:
         text = text.replace(torch_words, words)
+    for pattern, words in NUMPY_PATTERNS:
+        text = pattern.sub(words, text)
     return text
 
 
@@ -148,8 +160,11 @@ def _check_array(name, got, expected, dtype, rtol):
         have, want = str(got.dtype).replace("torch.", ""), str(want_dtype).replace("torch.", "")
         msg = "%s has dtype %s, expected %s (the inputs' dtype)" % (name, have, want)
         if want_dtype.is_floating_point and have == "float64":
-            msg += (": np.zeros(...), np.ones(...) and np.empty(...) make float64 arrays unless told otherwise: "
-                    "create new arrays with dtype=x.dtype, or with np.zeros_like(x)")
+            msg += (": np.zeros(...), np.ones(...) and np.empty(...) make float64 arrays unless told otherwise "
+                    "(create new arrays with dtype=x.dtype, or with np.zeros_like(x)), and a float64 value mixed "
+                    "into float32 arithmetic makes the result float64 (np.sqrt(D), np.float64(...), "
+                    ".astype(float), np.array(a Python float): use Python floats or math.sqrt for constants, "
+                    "and .astype(x.dtype))")
         elif want_dtype.is_floating_point:
             msg += ": create new arrays with dtype=x.dtype, or with np.zeros_like(x)"
         elif want == "int64":
@@ -198,15 +213,24 @@ def overflowed(got, expected, inputs):
 
 
 def in_place_message(names, track="torch"):
-    """What to say when a function modified some of its inputs in place: each one named, with the fix."""
-    fixes = []
+    """What to say when a function modified some of its inputs in place: each one named, with the fix. An
+    entry of a dict argument (its input name "grads.W_embed", spec.DictArg) is named grads['W_embed']."""
+    fixes, shown = [], []
     for name in names:
+        if "." in name:  # an entry of a dict argument: the fix is a new dict of new tensors
+            arg, key = name.split(".", 1)
+            shown.append("%s[%r]" % (arg, key))
+            fixes.append("build a new dict of new tensors (`{k: g * scale for k, g in %s.items()}`) instead of "
+                         "changing %s's tensors (`%s[k] *= ...`); a copy of the dict alone still shares them"
+                         % (arg, arg, arg))
+            continue
+        shown.append(name)
         new = "d" + name[len("dnext_"):] if name.startswith("dnext_") else name + "_new"
         fixes.append("write `%s = %s + ...` (a new tensor) instead of `%s += ...` (or start from "
                      "`%s.clone()`)" % (new, name, name, name))
     text = ("modified its input%s %s in place: inputs must be left unchanged (the caller still needs "
-            "them). For %s" % ("s" if len(names) > 1 else "", ", ".join(names),
-                              "; for ".join("%s, %s" % (n, f) for n, f in zip(names, fixes))))
+            "them). For %s" % ("s" if len(names) > 1 else "", ", ".join(shown),
+                              "; for ".join("%s, %s" % (n, f) for n, f in zip(shown, fixes))))
     return numpy_words(text) if track == "numpy" else text
 
 

@@ -179,11 +179,14 @@ class _AutogradImports:
 
 
 def _autograd_libraries():
-    """Record every autograd library in sys.modules (however it got there) and put the import hook back first."""
+    """Record every autograd library in sys.modules (however it got there) and put the import hook back first.
+    Called after every call, so it looks up the libraries' names (a microsecond), never walks sys.modules
+    (a thousand entries once torch is loaded: a quarter of a millisecond, which the vectorisation check would
+    charge to the student)."""
     try:
-        for name in [n for n in list(sys.modules) if type(n) is str and n.partition(".")[0] in AUTOGRAD_LIBRARIES]:
-            label = AUTOGRAD_LABEL % name.partition(".")[0]
-            if label not in _violations:
+        for name in AUTOGRAD_LIBRARIES:
+            label = AUTOGRAD_LABEL % name
+            if name in sys.modules and label not in _violations:
                 _violations.append(label)
         if not sys.meta_path or type(sys.meta_path[0]) is not _AutogradImports:
             sys.meta_path.insert(0, _AutogradImports())

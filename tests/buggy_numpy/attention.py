@@ -18,6 +18,9 @@ DOT_WEIGHTS = "weights = exp_scores / exp_scores.sum(axis=1, keepdims=True)  # (
 DOT_CONTEXT = DOT_WEIGHTS + "\n    context = (weights[:, None, :] @ V).squeeze(1)  # (N, Dv)"
 DOT_SOFTMAX_BWD = ("dscores = weights * (dweights - (weights * dweights).sum(axis=1, keepdims=True))"
                    "  # (N, L), softmax grad")
+DOT_DV = "Dk = q.shape[1]\n    dV = weights[:, :, None] * dcontext[:, None, :]  # (N, L, Dv)"  # the backward's
+ADD_SOFTMAX_BWD = ("dscores = weights * (dweights - (weights * dweights).sum(axis=1, keepdims=True))"
+                   "  # (N, L), via softmax")
 ADD_MASK = ("    if mask is not None:\n"
             "        scores = np.where(mask, scores, -np.inf)  # masked positions get weight 0\n")
 ADD_EXP = "exp_scores = np.exp(scores - shift)  # (N, L)\n"
@@ -75,8 +78,7 @@ SHARED = [  # the torch track's kinds of mistakes (tests/buggy/), in NumPy
     Bug("additive attention: softmax without the max shift", F, [(ADD_EXP, "exp_scores = np.exp(scores)\n")],
         ADD, hint="overflows"),
     Bug("additive attention backward: softmax backward without its subtraction term", F,
-        [("dscores = weights * (dweights - (weights * dweights).sum(axis=1, keepdims=True))  # (N, L), via",
-          "dscores = weights * dweights  #")],
+        [(ADD_SOFTMAX_BWD, "dscores = weights * dweights  # (N, L)")],
         ["additive_attention_backward"], hint="second term"),
     Bug("additive attention backward: tanh derivative skipped", F,
         [("dpre = dscores[:, :, None] * v * (1 - hidden * hidden)", "dpre = dscores[:, :, None] * v")],
@@ -169,11 +171,7 @@ NUMPY_OWN = [  # NumPy's own mistakes
                       "    scores = (K @ q[:, :, None]).squeeze(2)  # (N, L)")],
         DOT, hint="modified its input"),
     Bug("additive attention backward: dcontext edited in place", F,
-        [("dV = weights[:, :, None] * dcontext[:, None, :]  # (N, L, Dv)\n    dweights = (V @ dcontext[:, :, None]).squeeze(2)"
-          "  # (N, L)\n    dscores = weights * (dweights - (weights * dweights).sum(axis=1, keepdims=True))  # (N, L), via",
-          "dV = weights[:, :, None] * dcontext[:, None, :]  # (N, L, Dv)\n    dweights = (V @ dcontext[:, :, None]).squeeze(2)"
-          "  # (N, L)\n    dcontext *= 0  # done with it\n"
-          "    dscores = weights * (dweights - (weights * dweights).sum(axis=1, keepdims=True))  # (N, L), via")],
+        [(ADD_SOFTMAX_BWD, "dcontext *= 0  # done with it\n    " + ADD_SOFTMAX_BWD)],
         ["additive_attention_backward"], hint="modified its input"),
     Bug("dot attention: context squeezed with .squeeze() (N=1 or Dv=1 loses an axis)", F,
         [(DOT_CONTEXT, DOT_WEIGHTS + "\n    context = (weights[:, None, :] @ V).squeeze()  # (N, Dv)")],
@@ -185,11 +183,7 @@ NUMPY_OWN = [  # NumPy's own mistakes
         [(DOT_CONTEXT, DOT_WEIGHTS + "\n    context = weights @ V  # (N, Dv)")],
         ["dot_attention_forward"], hint="has shape"),
     Bug("dot attention backward: dV by np.dot instead of an outer product", F,
-        [("dV = weights[:, :, None] * dcontext[:, None, :]  # (N, L, Dv)\n    dweights = (V @ dcontext[:, :, None]).squeeze(2)"
-          "  # (N, L)\n    dscores = weights * (dweights - (weights * dweights).sum(axis=1, keepdims=True))  # (N, L), softmax",
-          "dV = np.dot(weights[:, :, None], dcontext[:, None, :])  # (N, L, Dv)\n"
-          "    dweights = (V @ dcontext[:, :, None]).squeeze(2)"
-          "  # (N, L)\n    dscores = weights * (dweights - (weights * dweights).sum(axis=1, keepdims=True))  # (N, L), softmax")],
+        [(DOT_DV, "Dk = q.shape[1]\n    dV = np.dot(weights[:, :, None], dcontext[:, None, :])  # (N, L, Dv)")],
         ["dot_attention_backward"], hint="has shape"),
     Bug("dot attention: softmax sum without keepdims", F,
         [(DOT_WEIGHTS, "weights = exp_scores / exp_scores.sum(axis=1)  # (N, L), softmax")],
