@@ -55,3 +55,17 @@ def plans():
 def np_plans():
     """np_plans(files): a plan of the NumPy track (its functions get NumPy arrays), built once per session."""
     return lambda files=tuple(registry.FILES): _plan(tuple(files), "cpu", "numpy")
+
+
+@pytest.fixture(scope="module")
+def zygote():
+    """Workers forked from one zygote, as `grade` and `grade-batch` fork them: torch's import is paid
+    once per test module, not once per grading (most of a grading's time otherwise). Whatever spawned
+    workers before (none, usually) spawns them again afterwards."""
+    from autograder.engine import forkserver, sandbox
+
+    before = sandbox.SPAWNER
+    server = forkserver.start()
+    yield server
+    server.stop()
+    sandbox.SPAWNER = before

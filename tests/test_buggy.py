@@ -15,6 +15,9 @@ for info in pkgutil.iter_modules([os.path.dirname(buggy.__file__)]):
     BUGS += importlib.import_module("buggy." + info.name).BUGS
 
 
+pytestmark = pytest.mark.usefixtures("zygote")  # conftest.py: workers forked from one zygote
+
+
 def test_corpus_is_large_enough():
     per_file = {}
     for bug in BUGS:

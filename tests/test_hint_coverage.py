@@ -29,7 +29,7 @@ from helpers import FIXED_SEED, ROOT, make_variant, messages
 import buggy
 from buggy import Bug
 from autograder import registry
-from autograder.engine import forkserver, runner, sandbox
+from autograder.engine import runner
 
 MIN_COVERAGE = 0.8
 WRITEUP = os.path.join(ROOT, "handouts", "writeup.md")
@@ -94,16 +94,6 @@ def _plan(name):
 _FEEDBACK = {}
 
 
-@pytest.fixture(scope="module")
-def zygote():
-    """Workers forked from one zygote, as `grade` and `grade-batch` fork them: torch's import is paid
-    once, not once per bug (most of a grading's time otherwise). Whatever spawned workers before
-    (none, usually) spawns them again afterwards."""
-    before = sandbox.SPAWNER
-    server = forkserver.start()
-    yield server
-    server.stop()
-    sandbox.SPAWNER = before
 
 
 def feedback(bug, tmp_path_factory):

@@ -15,13 +15,12 @@ import importlib
 import os
 import pkgutil
 
-import pytest
 import test_hint_coverage as base
 from helpers import FIXED_SEED, NP_SOLUTIONS, make_variant, messages
 
 import buggy_numpy
 from autograder import registry
-from autograder.engine import forkserver, runner, sandbox
+from autograder.engine import runner
 
 SHARED, OWN = [], []
 for _info in pkgutil.iter_modules([os.path.dirname(buggy_numpy.__file__)]):
@@ -39,14 +38,6 @@ def _plan(name):
 _FEEDBACK = {}
 
 
-@pytest.fixture(scope="module")
-def zygote():
-    """Workers forked from one zygote (test_hint_coverage.py's): torch's import paid once, not once per bug."""
-    before = sandbox.SPAWNER
-    server = forkserver.start()
-    yield server
-    server.stop()
-    sandbox.SPAWNER = before
 
 
 def feedback(bug, tmp_path_factory):
