@@ -63,3 +63,16 @@ def messages(report, name):
 
 def plan_for_files(files, device="cpu", seed=FIXED_SEED, track="torch"):
     return registry.plan(registry.select(files=files), device=device, seed=seed, track=track)
+
+
+def assert_breaks(bug, report):
+    """A bug corpus's promise (tests/buggy/, tests/buggy_numpy/): the bug costs points on the functions it
+    breaks and on no other, and the first of them gets its hint."""
+    got, best = scores(report), full(report)
+    for name in bug.breaks:
+        assert got[name] < best[name], "%s should lose points on %s:\n%s" % (bug.name, name, messages(report, name))
+    for name in set(got) - set(bug.breaks):
+        assert got[name] == best[name], "%s should not cost points on %s:\n%s" % (bug.name, name, messages(report, name))
+    if bug.hint:
+        text = messages(report, bug.breaks[0])
+        assert bug.hint in text, "expected %r in the feedback of %s:\n%s" % (bug.hint, bug.breaks[0], text)

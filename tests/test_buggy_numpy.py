@@ -10,7 +10,7 @@ import pkgutil
 import re
 
 import pytest
-from helpers import NP_SOLUTIONS, full, make_variant, messages, plan_for_files, scores
+from helpers import NP_SOLUTIONS, assert_breaks, full, make_variant, messages, plan_for_files, scores
 
 import buggy_numpy
 from autograder import registry
@@ -70,14 +70,7 @@ def test_bug_loses_points_only_where_it_breaks_in_numpys_words(bug, tmp_path):
     with open(os.path.join(sub, bug.file)) as f:
         source = f.read()
     report = runner.grade(sub, _plan(bug.file[:-3], _timed(bug)))
-    got, best = scores(report), full(report)
-    for name in bug.breaks:
-        assert got[name] < best[name], "%s should lose points on %s:\n%s" % (bug.name, name, messages(report, name))
-    for name in set(got) - set(bug.breaks):
-        assert got[name] == best[name], "%s should not cost points on %s:\n%s" % (bug.name, name, messages(report, name))
-    if bug.hint:
-        text = messages(report, bug.breaks[0])
-        assert bug.hint in text, "expected %r in the feedback of %s:\n%s" % (bug.hint, bug.breaks[0], text)
+    assert_breaks(bug, report)
     found = torch_words([messages(report, fr.fn.name) for fr in report.functions], source)
     assert not found, "%s: the feedback speaks torch to a NumPy student:\n%s" % (bug.name, "\n".join(found))
 

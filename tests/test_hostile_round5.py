@@ -188,10 +188,11 @@ def test_the_public_checks_speed_data_hold_inputs_and_a_count_only():
     """LEAK? What `make student` ships of each vectorisation check: its sizes, its inputs (drawn from the
     function's name, as the grader's warm-up input) and the reference's operator count; no reference output,
     no path, no source."""
-    from autograder.paths import SOLUTIONS
+    from autograder import paths
 
     fns = registry.select(names=["rnn_forward", "temporal_affine_backward"])
-    for t in speed.prepare(fns, SOLUTIONS, dict(registry.BY_NAME)):
+    for t in [t for track in paths.TRACKS for t in speed.prepare(fns, paths.solutions(track), dict(registry.BY_NAME),
+                                                                 track)]:
         entry = {"sizes": dict(t.case.sizes), "inputs": dict(t.inputs), "reference_ops": speed.reference_ops(t)}
         assert set(entry["inputs"]) <= set(t.fn.args) | set(registry.BY_NAME[t.fn.forward].args if t.fn.forward
                                                             else [])

@@ -18,7 +18,7 @@ import zipfile
 
 import pytest
 import torch
-from helpers import FIXED_SEED, SOLUTIONS, copy_solutions, make_variant
+from helpers import ASSIGNMENT, FIXED_SEED, ROOT, SOLUTIONS, copy_solutions, make_variant
 
 import buggy.attention
 import buggy.lstm_layers
@@ -148,14 +148,14 @@ def test_members(members):
     for f in STUDENT_FILES + ["README.md", "check.py", "checker/runner.py", "checker/public_checks.pt"]:
         assert "%s/%s" % (TOP, f) in names, f
     # The checker is autograder/engine/ as it is: every module, byte for byte, and nothing else of the kit.
-    engine = os.path.join(os.path.dirname(SOLUTIONS), "autograder", "engine")
+    engine = os.path.join(ROOT, "autograder", "engine")
     shipped = {n[len(TOP + "/checker/"):] for n in names if n.startswith(TOP + "/checker/") and n.endswith(".py")}
     assert shipped == {f for f in os.listdir(engine) if f.endswith(".py")}
     for f in shipped:
         with open(os.path.join(engine, f), "rb") as src:
             assert members["%s/checker/%s" % (TOP, f)] == src.read(), f
     for f in STUDENT_FILES:  # the stubs, as generated
-        with open(os.path.join(os.path.dirname(SOLUTIONS), "assignment", f), "rb") as src:
+        with open(os.path.join(ASSIGNMENT, f), "rb") as src:
             assert members["%s/%s" % (TOP, f)] == src.read(), f
     readme = members[TOP + "/README.md"].decode()
     assert "python check.py" in readme and "hidden checks" in readme
@@ -176,12 +176,14 @@ def test_no_solutions_and_no_part_files(members, texts):
 
 
 def fenced_lines():
+    """The solution lines of both tracks (a release ships one track's stubs, and neither track's solutions)."""
     lines = set()
-    for name in sorted(os.listdir(SOLUTIONS)):
+    for name, folder in [(n, f) for f in (SOLUTIONS, os.path.join(ROOT, "solutions", "numpy"))
+                         for n in sorted(os.listdir(f))]:
         if not name.endswith(".py"):
             continue
         inside = False
-        with open(os.path.join(SOLUTIONS, name)) as f:
+        with open(os.path.join(folder, name)) as f:
             for line in f:
                 s = line.strip()
                 if s == "# BEGIN SOLUTION":
@@ -375,7 +377,7 @@ def np_release(tmp_path_factory):
     """The release of a course.toml saying track = "numpy", unzipped: (folder, its members)."""
     top = tmp_path_factory.mktemp("np_release")
     toml = top / "course.toml"
-    with open(os.path.join(os.path.dirname(SOLUTIONS), "..", "course.toml")) as f:
+    with open(os.path.join(ROOT, "course.toml")) as f:
         toml.write_text(f.read().replace('track = "torch"', 'track = "numpy"'))
     path = str(top / "student.zip")
     release.build(path, config_path=str(toml))

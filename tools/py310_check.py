@@ -95,14 +95,17 @@ def main(argv=None):
     py = os.path.join(dest, ".venv", "bin", "python")
     say(subprocess.run([py, "-c", "import sys, torch; print('Python', sys.version.split()[0], 'torch', "
                         "torch.__version__)"], capture_output=True, text=True).stdout.strip())
-    times["demo"] = run(["make", "demo"], dest)
-    scores = demo_scores(dest)
-    say("demo scores: solutions %s / %s, stubs %s / %s" % (*scores["solutions"], *scores["assignment"]))
-    if scores["solutions"][0] != scores["solutions"][1] or not scores["solutions"][1]:
-        sys.exit("py310_check: the reference solutions do not get full marks")
-    if scores["assignment"][0] != 0:
-        sys.exit("py310_check: the stubs score %s, not 0" % scores["assignment"][0])
+    for track in ("torch", "numpy"):  # both tracks' reference solutions and stubs (docs/tracks.md)
+        times["demo " + track] = run(["make", "demo", "TRACK=" + track], dest)
+        scores = demo_scores(dest)
+        say("demo scores, %s track: solutions %s / %s, stubs %s / %s"
+            % (track, *scores["solutions"], *scores["assignment"]))
+        if scores["solutions"][0] != scores["solutions"][1] or not scores["solutions"][1]:
+            sys.exit("py310_check: the %s track's reference solutions do not get full marks" % track)
+        if scores["assignment"][0] != 0:
+            sys.exit("py310_check: the %s track's stubs score %s, not 0" % (track, scores["assignment"][0]))
     tests = ["tests/test_portability.py"] + (["tests/unit"] if glob.glob(os.path.join(dest, "tests", "unit")) else [])
+    tests += [t for t in ["tests/test_numpy_track.py"] if os.path.isfile(os.path.join(dest, t))]
     times["tests"] = run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], dest)
     if os.path.isfile(os.path.join(dest, GRADING_TESTS)) and args.k:
         times["grading tests"] = run([py, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", GRADING_TESTS,

