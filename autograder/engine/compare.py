@@ -151,6 +151,12 @@ def _check_array(name, got, expected, dtype, rtol):
     got = as_number(got, expected)
     if isinstance(got, Received) and got.array == "number":  # a loss returned as a Python float: fine
         return _check_values(name, got, expected, rtol)
+    want_dtype = expected.dtype if not expected.is_floating_point() else dtype
+    want = str(want_dtype).replace("torch.", "")
+    if isinstance(got, Other) and got.type.startswith("numpy.ndarray("):  # wire.encode: a dtype it does not carry
+        have = got.type[len("numpy.ndarray("):].rsplit(", ", 1)[0]
+        return ("%s has dtype %s, expected %s (the inputs' dtype): return an array of plain numbers, "
+                "np.asarray(..., dtype=x.dtype)" % (name, have, want)), False
     if not isinstance(got, Received) or got.array is None:
         return "%s should be a NumPy array, got %s" % (name, describe_type(got)), False
     if got.shape != tuple(expected.shape):

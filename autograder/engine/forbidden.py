@@ -337,10 +337,10 @@ def markdown_table(track="torch"):
 
 
 # Autograd by another library than torch's (either track): the worker records the import of any of these
-# top-level packages (worker._AutogradImports, worker._autograd_libraries). cupy: NumPy's API on a GPU, with
-# no CUDA in the NumPy track.
+# top-level packages (worker._AutogradImports, worker._autograd_libraries). A copy of one vendored under another
+# name is not recognised by its name: the static review and the instructor's eyes are what remain.
 AUTOGRAD_LIBRARIES = ("autograd", "jax", "jaxlib", "tensorflow", "keras", "mxnet", "chainer", "tinygrad", "mygrad",
-                      "micrograd", "paddle", "theano", "pytensor", "flax", "mlx", "cupy")
+                      "micrograd", "paddle", "theano", "pytensor", "flax", "mlx")
 
 
 def numpy_table():
@@ -351,8 +351,8 @@ def numpy_table():
         "| **any torch operator** during a call of your functions (`torch.tanh`, `torch.from_numpy(x).exp()`, "
         "`F.softmax`, ...) | NumPy: `np.tanh`, `np.exp`, `@`, `np.einsum`, `np.add.at`, ... | every torch operator "
         "that runs during your call, whatever name reached it |",
-        "| **autograd by any library** | a backward pass written by hand | the import of the library, however it "
-        "happens: %s |" % ", ".join("`%s`" % name for name in AUTOGRAD_LIBRARIES),
+        "| **autograd by any library** | a backward pass written by hand | the import of one of these, however "
+        "it is imported: %s |" % ", ".join("`%s`" % name for name in AUTOGRAD_LIBRARIES),
     ]) + ("\n\nBreaking either costs the function all its points, whatever its values. Your files may import "
            "NumPy, the standard library and your own helper files.\n")
 

@@ -45,6 +45,7 @@ class FunctionResult:
     forbidden: List[str] = field(default_factory=list)  # forbidden APIs seen at run time
     static: List[str] = field(default_factory=list)  # lines of its source naming a forbidden API
     notes: List[str] = field(default_factory=list)  # what its checks alone do not say (a failing function it calls)
+    track: str = "torch"  # plans.TRACKS: the words of forbidden_message
 
     @property
     def max_score(self):
@@ -60,7 +61,7 @@ class FunctionResult:
 
     def first_failure(self, show_hidden=True):
         if self.forbidden:
-            return forbidden_message(self.fn, self.forbidden)
+            return forbidden_message(self.fn, self.forbidden, self.track)
         failed = [c for c in self.checks if not c.passed]
         if failed and failed[0].value_mismatch:  # a wrong type, shape, dtype or device first: fix it first
             failed = [c for c in failed if c.value_mismatch is False and (show_hidden or not c.hidden)] + failed
@@ -71,9 +72,10 @@ class FunctionResult:
         return ""
 
 
-def forbidden_message(fn, names):
-    return ("%s uses %s, which this assignment does not allow (write it with tensor operations and a "
-            "hand-written backward pass): 0 points for this function" % (fn.name, ", ".join(sorted(set(names)))))
+def forbidden_message(fn, names, track="torch"):
+    return ("%s uses %s, which this assignment does not allow (write it with %s operations and a "
+            "hand-written backward pass): 0 points for this function"
+            % (fn.name, ", ".join(sorted(set(names))), "NumPy array" if track == "numpy" else "tensor"))
 
 
 @dataclass

@@ -119,7 +119,7 @@ def grade(submission, plan, limits=None, budget=None):
     user = lease(plan.kit)
     scratch = make_scratch(statuses, owner=user, graded=[fn.file for fn in plan.functions])
     session = Session(scratch, limits, plan.device == "cuda", deadline, user, plan.kit, where)
-    results = {fn.name: FunctionResult(fn) for fn in fns}
+    results = {fn.name: FunctionResult(fn, track=plan.track) for fn in fns}
     for name, note in found.items():
         if name in results:
             results[name].notes.append(note)

@@ -56,6 +56,14 @@ REVIEW_OBJECT_ATTRS = dict([(a, "frame access (.%s)" % a) for a in FRAME_ATTRS]
                            + [(a, "gc.%s (every object in the worker)" % a)
                               for a in ("get_objects", "get_referrers", "get_referents")]
                            + [("currentframe", "inspect.currentframe (frames)")])
+# torch's own handles on the grader's operator observers (its mode stacks), and TorchScript, whose operators run
+# where they do not look: a student needs none of them.
+REVIEW_OBJECT_ATTRS.update({a: "torch's mode stack (%s: the grader's operator observer)" % a for a in (
+    "_get_current_function_mode", "_get_current_function_mode_stack", "_get_current_dispatch_mode",
+    "_get_current_dispatch_mode_stack", "_pop_mode", "_pop_mode_temporarily", "_disable_current_modes",
+    "_push_mode", "handle_torch_function", "redispatch", "_op_dk")})
+REVIEW_OBJECT_ATTRS.update({a: "TorchScript (%s: operators the grader's observer does not see)" % a
+                            for a in ("jit", "CompilationUnit")})
 # sys: frames and tracing of any code (on any object: threading.settrace too); on sys only, the
 # worker's own modules and import machinery, and tracebacks (whose frames are one attribute away).
 SYS_ANY = ("_getframe", "_current_frames", "_current_exceptions", "settrace", "setprofile")
@@ -118,6 +126,7 @@ def _review(tree):
             if target and target.split(".")[0] in _TRACKED and target != node.targets[0].id:
                 aliases[node.targets[0].id] = target
 
+    modules = {a.asname or a.name.split(".")[0] for node in nodes if isinstance(node, ast.Import) for a in node.names}
     out, seen_strings = [], set()
 
     def add(node, label):
@@ -142,6 +151,12 @@ def _review(tree):
             _review_import_from(node, add)
         elif isinstance(node, ast.Call):
             _review_call(node, aliases, add, seen_strings)
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):  # os.write = f: replaced
+            for target in (node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]):
+                if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and \
+                        target.value.id in modules:
+                    add(target, "a change to %s.%s (the grader's worker calls it too)"
+                        % (aliases.get(target.value.id, target.value.id), target.attr))
     for node in nodes:  # getattr(frame, "f_back") under another name, operator.attrgetter("f_locals"), ...
         if (isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in _STRING_NAMES
                 and id(node) not in seen_strings):

@@ -75,6 +75,10 @@ class WireError(ValueError):
     """A message that does not follow the format (reported, never executed)."""
 
 
+# What encode and frame call, bound when this file is loaded: in the worker, before any student file is imported,
+# so that a student's numpy.asarray = f (or json.dumps, struct.pack) is not called on the answer being sent.
+_asarray, _contiguous, _dumps, _pack = numpy.asarray, numpy.ascontiguousarray, json.dumps, struct.pack
+
 ARRAY_KINDS = ("ndarray", "scalar")  # what a NumPy value was: an array, or a scalar (numpy.float32(...))
 # NumPy's scalar types the format carries (exact types, as everywhere here), by their dtype's name
 NUMPY_SCALARS = {numpy.dtype(name).type: name for name in DTYPES if name != "bfloat16"}
@@ -117,14 +121,13 @@ class Other:
         return "Other(%s)" % self.type
 
 
-def _safe_repr(obj):
+def _type_name(t):
+    """module.qualname of a type, read without running any code of its own (a metaclass's properties)."""
     try:
-        text = repr(obj)
-    except BaseException:  # a hostile __repr__ must not break the encoder
-        text = "<unrepresentable>"
-    if not isinstance(text, str):
-        text = "<unrepresentable>"
-    return text[:200]
+        module, name = type.__dict__["__module__"].__get__(t), type.__dict__["__qualname__"].__get__(t)
+    except BaseException:
+        return "<a type>"
+    return "%s.%s" % (module if type(module) is str else "?", name if type(name) is str else "?")
 
 
 def encode(obj):
@@ -159,12 +162,13 @@ def encode(obj):
             size += len(raw)
             return node
         if t is numpy.ndarray or t in NUMPY_SCALARS:
-            arr = numpy.asarray(x)
+            arr = _asarray(x)
             name = arr.dtype.name
             if name not in DTYPES or arr.ndim > MAX_DIMS or arr.dtype.byteorder == ">":
-                return {"t": "other", "type": "numpy.ndarray(%s, %d dims)" % (_safe_repr(arr.dtype)[:40], arr.ndim)
+                return {"t": "other", "type": "numpy.ndarray(%s, %d dims)" % (
+                    (arr.dtype.name + (" big-endian" if arr.dtype.byteorder == ">" else ""))[:40], arr.ndim)
                         if t is numpy.ndarray else "numpy.%s" % t.__name__, "repr": ""}
-            raw = numpy.ascontiguousarray(arr).tobytes()
+            raw = _contiguous(arr).tobytes()
             node = {"t": "tensor", "dtype": name, "shape": list(arr.shape), "device": "cpu", "requires_grad": False,
                     "off": size, "len": len(raw), "array": "ndarray" if t is numpy.ndarray else "scalar"}
             chunks.append(raw)
@@ -180,7 +184,7 @@ def encode(obj):
         if t is dict:
             keys = list(x)[:MAX_ITEMS]
             if any(type(k) is not str for k in keys):  # checked before any value adds payload bytes
-                return {"t": "other", "type": "dict with non-str keys", "repr": _safe_repr(x)}
+                return {"t": "other", "type": "dict with non-str keys", "repr": ""}
             items = {}
             for k in keys:
                 if nodes >= MAX_NODES:
@@ -197,16 +201,16 @@ def encode(obj):
             return {"t": "str", "v": x[:MAX_STR]}
         if x is None:
             return {"t": "none"}
-        return {"t": "other", "type": "%s.%s" % (t.__module__, t.__qualname__), "repr": _safe_repr(x)}
+        return {"t": "other", "type": _type_name(t), "repr": ""}  # no repr: it would run the student's code
 
-    header = json.dumps(enc(obj, 0)).encode("utf-8")
+    header = _dumps(enc(obj, 0)).encode("utf-8")
     return header, b"".join(chunks)
 
 
 def frame(obj):
     """Encode `obj` as one frame of bytes."""
     header, payload = encode(obj)
-    return struct.pack(">QQ", len(header), len(payload)) + header + payload
+    return _pack(">QQ", len(header), len(payload)) + header + payload
 
 
 _STRING = re.compile(rb'"[^"]*"')  # once escapes are gone, a string holds no quote

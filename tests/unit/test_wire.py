@@ -87,14 +87,16 @@ class LongRepr:
         return "L" * 10_000
 
 
-def test_a_repr_that_raises_or_returns_a_non_string_is_replaced():
+def test_no_repr_of_the_students_runs_in_the_encoder():
+    """An object of another type is sent as its type's name alone: its __repr__ (student code, run after the call
+    and outside the observer) is never called, whatever it does."""
     got = roundtrip([HostileRepr(), NotAStringRepr()])
-    assert [o.repr for o in got] == ["<unrepresentable>", "<unrepresentable>"]
+    assert [o.repr for o in got] == ["", ""] and all(o.type.endswith("Repr") for o in got)
 
 
-def test_a_long_repr_is_cut_to_200_characters_by_the_encoder_and_the_decoder():
+def test_a_long_repr_is_cut_to_200_characters_by_the_decoder():
     header, _ = wire.encode(LongRepr())
-    assert json.loads(header)["repr"] == "L" * 200
+    assert json.loads(header)["repr"] == ""  # never asked for
     forged = json.dumps({"t": "other", "type": "T" * 1000, "repr": "R" * 1000}).encode()
     got = wire.decode(forged, b"")
     assert got.type == "T" * 200 and got.repr == "R" * 200
