@@ -76,3 +76,12 @@ def assert_breaks(bug, report):
     if bug.hint:
         text = messages(report, bug.breaks[0])
         assert bug.hint in text, "expected %r in the feedback of %s:\n%s" % (bug.hint, bug.breaks[0], text)
+
+
+def assert_corpus_size(bugs, least=15):
+    """A bug corpus holds at least `least` bugs for every student file of the registry (a new one included)."""
+    per_file = {}
+    for bug in bugs:
+        per_file[bug.file] = per_file.get(bug.file, 0) + 1
+    for name in (f + ".py" for f in registry.FILES):
+        assert per_file.get(name, 0) >= least, (name, per_file.get(name, 0))
