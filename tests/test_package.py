@@ -240,6 +240,24 @@ def graded(data):
             if t.get("tags") and t["tags"][0] in names and "hidden-details" not in t["tags"]}
 
 
+def timed_out_only(data):
+    """Whether every entry short of full marks lost only the vectorisation check's share: a loaded machine can
+    tip a reference's own timing (speed.py: up to about 5x of the allowed 10x when measured), which
+    tests/test_speed.py tests on its own. The end-to-end tests grade once more then, never accept it."""
+    short = [t for t in data["tests"] if t.get("score") != t.get("max_score")]
+    return bool(short) and all("vectorised" in t.get("output", "") and
+                               t["max_score"] - t["score"] <= t["max_score"] * 0.25 for t in short)
+
+
+def graded_in_full(gs, fill, args=None):
+    """run_autograder, then full_marks; graded once more when only a vectorisation check missed (timed_out_only)."""
+    r, data = run_autograder(gs, fill, args)
+    if data is not None and timed_out_only(data):
+        r, data = run_autograder(gs, fill, args)
+    full_marks(r, data)
+    return r, data
+
+
 def full_marks(r, data):
     assert r.returncode == 0 and data is not None, r.stdout[-3000:] + r.stderr[-3000:]
     assert set(graded(data)) == {fn.name for fn in registry.FUNCTIONS}
@@ -259,8 +277,7 @@ def test_setup_installs_the_pins_quickly(gradescope):
 
 
 def test_reference_solutions_get_full_marks(gradescope):
-    r, data = run_autograder(gradescope, copy_solutions)
-    full_marks(r, data)
+    r, data = graded_in_full(gradescope, copy_solutions)
     assert "wrote" in r.stdout and "total" in r.stdout  # the table goes to the instructors' stdout
     root = gradescope["root"]
     assert os.stat(os.path.join(root, "source", "autograder")).st_mode & 0o007 == 0  # hidden from the sandbox
@@ -290,8 +307,7 @@ def test_a_broken_submission_is_graded_with_reasons(gradescope):
 
 
 def test_files_one_folder_down_get_full_marks(gradescope):
-    r, data = run_autograder(gradescope, lambda sub: copy_solutions(os.path.join(sub, "hw")))
-    full_marks(r, data)
+    graded_in_full(gradescope, lambda sub: copy_solutions(os.path.join(sub, "hw")))
 
 
 def test_buggy_and_hostile_code_costs_only_its_functions(gradescope):
@@ -363,8 +379,7 @@ def test_the_numpy_tracks_zip_grades_numpy_code(gradescope, tmp_path):
             for info in zf.infolist():
                 zf.extract(info, source)
                 os.chmod(os.path.join(source, info.filename), info.external_attr >> 16 & 0o777)
-        r, data = run_autograder(gradescope, lambda sub: copy_solutions(sub, NP_SOLUTIONS))
-        full_marks(r, data)
+        r, data = graded_in_full(gradescope, lambda sub: copy_solutions(sub, NP_SOLUTIONS))
         assert "NumPy track: CUDA checks do not apply to the NumPy track" in data["output"], data["output"][:500]
         assert any(t["name"].startswith("tbptt_train: the language model learns") for t in data["tests"])
 
@@ -381,8 +396,7 @@ def test_the_numpy_tracks_zip_grades_numpy_code(gradescope, tmp_path):
                 f.write(rnn + "\n\n" + lstm[lstm.index("def sigmoid"):])
             for name in ("tbptt.py", "attention.py"):
                 shutil.copy(os.path.join(NP_SOLUTIONS, name), sub)
-        r, data = run_autograder(gradescope, cs231n)
-        full_marks(r, data)
+        r, data = graded_in_full(gradescope, cs231n)
         out = graded(data)["lstm_forward"]["output"].replace("\\_", "_")  # Markdown escapes the underscores
         assert "lstm_forward was found in rnn_layers.py (the submission has no lstm_layers.py)" in out, out[:500]
     finally:
